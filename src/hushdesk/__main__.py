@@ -1,0 +1,3 @@
+from hushdesk.cli import main
+
+main()

@@ -1,0 +1,82 @@
+"""The application factory. Nothing runs at import time: ``create_app(settings)`` builds the
+engine, the templates, the middleware and the routes, and the lifespan starts and stops what
+needs starting (the in-process job runner on the embedded default)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine, text
+from starlette.middleware import Middleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from hushdesk import __version__
+from hushdesk.infra.db.engine import create_db_engine
+from hushdesk.infra.db.uow import make_sessionmaker
+from hushdesk.settings import Settings
+from hushdesk.web import auth_pages, dashboard, health, setup_pages
+from hushdesk.web.errors import ErrorRenderer, install_error_handlers
+from hushdesk.web.guards import BodySizeLimitMiddleware, TrustedHostMiddleware
+from hushdesk.web.request_context import RequestContextMiddleware
+from hushdesk.web.security_headers import SecurityHeadersMiddleware
+from hushdesk.web.unexpected import UnexpectedErrorMiddleware
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """Build the web application for ``settings``. ``engine`` may be passed in by callers that
+    already own one (tests, the CLI); otherwise one is created for the configured database."""
+    engine = engine or create_db_engine(settings.resolved_database_url)
+    web_root = files("hushdesk.web")
+    templates = Jinja2Templates(directory=str(web_root / "templates"))
+    renderer = ErrorRenderer(templates)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="Hushdesk",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        middleware=_middleware(settings, renderer),
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.templates = templates
+    app.state.readiness_checks = {"database": lambda: _ping_database(engine)}
+
+    install_error_handlers(app, renderer)
+    app.mount("/static", StaticFiles(directory=str(web_root / "static")), name="static")
+    for module in (health, setup_pages, auth_pages, dashboard):
+        app.include_router(module.router)
+    return app
+
+
+def _middleware(settings: Settings, renderer: ErrorRenderer) -> list[Middleware]:
+    """Outermost first. Proxy headers are read only from the configured proxies, before
+    anything looks at the client address or scheme."""
+    stack = []
+    if settings.trusted_proxies:
+        stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)))
+    stack += [
+        Middleware(RequestContextMiddleware, trust_incoming_id=bool(settings.trusted_proxies)),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(TrustedHostMiddleware, allowed_hosts=settings.effective_allowed_hosts, renderer=renderer),
+        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, renderer=renderer),
+        Middleware(UnexpectedErrorMiddleware, renderer=renderer),
+    ]
+    return stack
+
+
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

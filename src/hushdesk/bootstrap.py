@@ -1,0 +1,58 @@
+"""What the server, the worker and the CLI do before they start: make the folders, open and
+migrate the database, and issue the first-run setup link while no owner exists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from hushdesk.identity.setup import SetupAlreadyCompleteError, issue_setup_link_token, owner_exists
+from hushdesk.infra.db.engine import create_db_engine
+from hushdesk.infra.db.migrate import is_up_to_date, upgrade_to_head
+from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
+from hushdesk.settings import Settings
+
+
+class DatabaseNotMigratedError(RuntimeError):
+    """PostgreSQL deployments migrate explicitly (``hushdesk migrate``), once, before rolling
+    out new code; the server refuses to start on an old schema instead of migrating under load."""
+
+
+def prepare_folders(settings: Settings) -> None:
+    """Create the data, uploads and keys folders, readable by this user only."""
+    for folder in (settings.data_dir, settings.uploads_dir, settings.keys_dir):
+        _private_dir(folder)
+
+
+def _private_dir(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+
+
+def open_database(settings: Settings, *, migrate: bool) -> Engine:
+    """The engine for the configured database, migrated to head when ``migrate`` is true.
+
+    Raises ``DatabaseNotMigratedError`` when the schema is behind and ``migrate`` is false.
+    """
+    engine = create_db_engine(settings.resolved_database_url)
+    if migrate:
+        upgrade_to_head(engine)
+    elif not is_up_to_date(engine):
+        engine.dispose()
+        raise DatabaseNotMigratedError("the database schema is not up to date: run `hushdesk migrate`")
+    return engine
+
+
+def setup_link(settings: Settings, engine: Engine) -> str | None:
+    """A fresh one-time setup link while no owner exists (earlier links stop working), else None."""
+    sessions = make_sessionmaker(engine)
+    with unit_of_work(sessions) as session:
+        if owner_exists(session):
+            return None
+        try:
+            token = issue_setup_link_token(session, ttl=dt.timedelta(minutes=settings.setup_link_ttl_minutes))
+        except SetupAlreadyCompleteError:
+            return None
+    return f"{settings.base_url}/setup/{token}"

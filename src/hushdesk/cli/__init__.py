@@ -1,0 +1,20 @@
+"""The ``hushdesk`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from hushdesk.cli import server
+
+app = typer.Typer(
+    name="hushdesk",
+    help="Hushdesk: AI customer-support agents whose data promises are real and tested.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+server.register(app)
+
+
+def main() -> None:
+    app()

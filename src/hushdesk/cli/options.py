@@ -1,0 +1,44 @@
+"""Options shared by several commands, and reading settings with command-line overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from hushdesk.settings import Settings
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Database and uploads (env HUSHDESK_DATA_DIR; default ./var).", show_default=False
+    ),
+]
+KeysDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys-dir",
+        help="Key material, kept apart from the data (env HUSHDESK_KEYS_DIR; default ./keys).",
+        show_default=False,
+    ),
+]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and .env, with the given non-None overrides on top.
+    Exits with status 2 and the reason on invalid settings."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        for problem in exc.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "settings"
+            typer.secho(f"invalid setting {where}: {problem['msg']}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code)

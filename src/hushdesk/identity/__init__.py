@@ -1,0 +1,1 @@
+"""Identity: people who sign in to the dashboard, their passwords and their sessions."""

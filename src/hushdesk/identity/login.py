@@ -1,0 +1,38 @@
+"""Password sign-in. Multi-factor and throttling build on this in the identity module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hushdesk.identity.models import Membership, User
+from hushdesk.identity.passwords import hash_password, needs_rehash, verify_password
+from hushdesk.identity.setup import normalise_email
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    user: User
+    membership: Membership
+
+
+def authenticate(session: Session, *, email: str, password: str) -> Authenticated | None:
+    """The account and its first membership if the password is right, else None.
+
+    "No such user" and "wrong password" cost the same argon2 verification and give the same
+    answer. A hash made with older parameters is upgraded on success. Flushes; never commits.
+    """
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    membership = session.scalar(
+        select(Membership).where(Membership.user_id == user.id).order_by(Membership.created_at).limit(1)
+    )
+    if membership is None:
+        return None
+    session.flush()
+    return Authenticated(user=user, membership=membership)

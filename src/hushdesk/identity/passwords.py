@@ -1,0 +1,45 @@
+"""Password hashing with argon2id.
+
+The parameters are argon2-cffi's defaults, which follow RFC 9106's second recommended option
+(t=3, m=64 MiB, p=4) and exceed OWASP's minimums. ``verify_password`` on an unknown account is
+made against a fixed dummy hash, so that "no such user" takes as long as "wrong password".
+"""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("hushdesk-dummy-password-for-timing")
+
+
+class WeakPasswordError(ValueError):
+    """The password does not meet the policy; the message says why, for the user."""
+
+
+def check_password_policy(password: str) -> None:
+    """Raises ``WeakPasswordError`` when the password is too short or too long."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPasswordError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPasswordError(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant-work verification; ``password_hash=None`` (unknown account) is always false."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)

@@ -1,0 +1,1 @@
+"""Database access: engines, the declarative base, the unit of work, migrations."""

@@ -1,0 +1,12 @@
+"""Every model of the application, imported in one place so that ``Base.metadata`` is complete
+(for migrations and the model/migration drift test)."""
+
+from __future__ import annotations
+
+from hushdesk.identity import models as identity_models
+from hushdesk.infra.db.base import Base
+from hushdesk.workspaces import models as workspace_models
+
+metadata = Base.metadata
+
+__all__ = ["identity_models", "metadata", "workspace_models"]

@@ -1,0 +1,250 @@
+"""One settings object, read once from the environment (prefix ``HUSHDESK_``) and an optional
+``.env`` file, then passed explicitly to everything that needs it. It is frozen: configuration
+cannot change after it has been read.
+
+``unsafe_production_settings`` lists what a production deployment must not run with; the server
+refuses to start while the list is non-empty, and ``hushdesk check-config`` prints the same
+verdict without starting.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class TLSVersion(enum.StrEnum):
+    TLS1_2 = "1.2"
+    TLS1_3 = "1.3"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the server, worker and CLI.
+
+    Secrets are ``SecretStr`` so that they never appear in a repr, a log line or an error.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUSHDESK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    debug: bool = False
+
+    data_dir: Path = Path("./var")
+    keys_dir: Path = Path("./keys")
+    # Empty means the embedded default: a SQLite file in the data folder.
+    database_url: SecretStr = SecretStr("")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # The public base URL, when a proxy or load balancer fronts the server
+    # (for example https://support.example.com). Empty: derived from host and port.
+    public_url: str = ""
+
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_min_version: TLSVersion = TLSVersion.TLS1_3
+
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto are honoured.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Host header values the server answers to; empty means derived from host/public_url.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Addresses or networks the outbound HTTP client may reach although they are private,
+    # such as a self-hosted model server on the office network.
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    setup_link_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+    # Background jobs: in the server process on the embedded default; set false when separate
+    # `hushdesk worker` processes run the jobs.
+    run_jobs_in_process: bool = True
+    job_workers: int = Field(default=2, ge=1, le=64)
+    # How long a claimed unit of work stays leased to one worker before another may take it over.
+    job_lease_seconds: int = Field(default=300, ge=1)
+
+    log_level: str = "INFO"
+
+    _split = field_validator("trusted_proxies", "allowed_hosts", "outbound_allowed_networks", mode="before")(
+        _split_csv
+    )
+
+    @field_validator("trusted_proxies", "outbound_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        return self
+
+    # ---- derived values -------------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def resolved_database_url(self) -> str:
+        url = self.database_url.get_secret_value()
+        if url:
+            return url
+        return f"sqlite:///{(self.data_dir / 'hushdesk.sqlite3').resolve()}"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_enabled else "http"
+        host = display_host(self.host)
+        default_port = 443 if self.tls_enabled else 80
+        port = "" if self.port == default_port else f":{self.port}"
+        return f"{scheme}://{host}{port}"
+
+    @property
+    def effective_allowed_hosts(self) -> list[str]:
+        if self.allowed_hosts:
+            return list(self.allowed_hosts)
+        # Never "*" by default: a server bound to every interface answers to its loopback
+        # names and public_url only, until HUSHDESK_ALLOWED_HOSTS names the others.
+        hosts = {"localhost", "127.0.0.1", "::1", "[::1]"}
+        if not _is_loopback(self.host) and not _is_unspecified(self.host):
+            hosts |= {self.host, display_host(self.host)}
+        if self.public_url:
+            from urllib.parse import urlsplit
+
+            public_host = urlsplit(self.public_url).hostname
+            if public_host:
+                hosts.add(public_host)
+        return sorted(hosts)
+
+
+def display_host(host: str) -> str:
+    """The host name to print in URLs: ``localhost`` for any loopback address, because browsers
+    treat ``localhost`` as a secure context and WebAuthn refuses bare IP addresses."""
+    if _is_loopback(host):
+        return "localhost"
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]"
+    return host
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    setting: str
+    message: str
+
+
+def unsafe_production_settings(settings: Settings) -> list[ConfigProblem]:
+    """What production must not run with. Empty outside production: development is allowed
+    to be convenient, production is not."""
+    if not settings.is_production:
+        return []
+    problems: list[ConfigProblem] = []
+    if not settings.tls_enabled and not settings.trusted_proxies:
+        problems.append(
+            ConfigProblem(
+                "HUSHDESK_TLS_CERT / HUSHDESK_TRUSTED_PROXIES",
+                "no TLS and no trusted proxy: set a certificate and key, or the address of the "
+                "TLS-terminating proxy",
+            )
+        )
+    if settings.debug:
+        problems.append(ConfigProblem("HUSHDESK_DEBUG", "debug must be off in production"))
+    if _inside(settings.keys_dir, settings.data_dir):
+        problems.append(
+            ConfigProblem(
+                "HUSHDESK_KEYS_DIR",
+                "the keys folder is inside the data folder: a copy of the data would carry its own keys",
+            )
+        )
+    if not settings.uses_sqlite and not _postgres_verifies_server(settings.resolved_database_url):
+        problems.append(
+            ConfigProblem(
+                "HUSHDESK_DATABASE_URL",
+                "PostgreSQL without sslmode=verify-full: the database connection must be "
+                "encrypted and the server's certificate and name verified",
+            )
+        )
+    return problems
+
+
+def production_tradeoffs(settings: Settings) -> list[str]:
+    """Allowed but worth knowing: what a production deployment gives up with this configuration."""
+    notes: list[str] = []
+    if settings.is_production and settings.uses_sqlite:
+        notes.append(
+            "SQLite in production suits one machine: one writer at a time, no separate worker "
+            "machines, no read replicas; backups are file copies taken with the server stopped "
+            "or with `sqlite3 .backup`."
+        )
+    if settings.tls_enabled and settings.tls_min_version is TLSVersion.TLS1_2:
+        notes.append("TLS 1.2 is accepted for old clients (HUSHDESK_TLS_MIN_VERSION=1.2).")
+    return notes
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    child_resolved = child.resolve()
+    parent_resolved = parent.resolve()
+    return child_resolved == parent_resolved or parent_resolved in child_resolved.parents
+
+
+def _postgres_verifies_server(url: str) -> bool:
+    query = url.partition("?")[2]
+    modes = parse_qs(query).get("sslmode", [])
+    return modes == ["verify-full"]

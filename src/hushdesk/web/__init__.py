@@ -1,0 +1,1 @@
+"""The dashboard pages, the first-run setup page and the HTTP plumbing they share."""

@@ -1,0 +1,65 @@
+"""Sign-in and sign-out pages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hushdesk.identity.login import authenticate
+from hushdesk.identity.passwords import MAX_PASSWORD_LENGTH
+from hushdesk.identity.sessions import do_end_session, do_start_session
+from hushdesk.web.deps import CurrentUser, DbSession, OptionalUser, Templates, session_cookie_name
+from hushdesk.web.origin import check_csrf, check_same_origin
+from hushdesk.web.session_cookie import clear_session_cookie, set_session_cookie
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+def home(user: OptionalUser) -> Response:
+    return RedirectResponse("/dashboard" if user else "/login", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, templates: Templates, user: OptionalUser) -> Response:
+    if user is not None:
+        return RedirectResponse("/dashboard", status_code=303)
+    return templates.TemplateResponse(request, "login.html", {"problem": None, "email": ""})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    db: DbSession,
+    templates: Templates,
+    email: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)],
+) -> Response:
+    check_same_origin(request)
+    found = authenticate(db, email=email, password=password)
+    if found is None:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"problem": "That email and password do not match an account.", "email": email},
+            status_code=401,
+        )
+    secret = do_start_session(db, user_id=found.user.id, workspace_id=found.membership.workspace_id)
+    response = RedirectResponse("/dashboard", status_code=303)
+    set_session_cookie(
+        response, name=session_cookie_name(request), secret=secret, secure=request.url.scheme == "https"
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request, db: DbSession, user: CurrentUser, csrf_token: Annotated[str, Form(max_length=128)]
+) -> Response:
+    check_csrf(request, csrf_token)
+    do_end_session(db, session_id=user.session_id)
+    response = RedirectResponse("/login", status_code=303)
+    clear_session_cookie(response, name=session_cookie_name(request), secure=request.url.scheme == "https")
+    return response

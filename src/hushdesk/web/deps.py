@@ -1,0 +1,75 @@
+"""FastAPI dependencies shared by the pages: the request's unit of work and its principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session, sessionmaker
+
+from hushdesk.identity.sessions import SignedIn, access_session
+from hushdesk.infra.db.uow import bind_session, release_session
+from hushdesk.infra.errors import Unauthenticated
+from hushdesk.settings import Settings
+
+SESSION_COOKIE = "hushdesk_session"
+SECURE_SESSION_COOKIE = "__Host-hushdesk_session"
+
+
+async def _db_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request: committed after the route returns and before the response
+    is sent (``scope="function"``), rolled back if the route raises. Blocking database calls
+    run in the thread pool, never on the event loop."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    session = sessions()
+    token = bind_session(session)
+    try:
+        yield session
+        await run_in_threadpool(session.commit)
+    except BaseException:
+        await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        release_session(token)
+        await run_in_threadpool(session.close)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _templates(request: Request) -> Jinja2Templates:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates
+
+
+DbSession = Annotated[Session, Depends(_db_session, scope="function")]
+AppSettings = Annotated[Settings, Depends(_settings)]
+Templates = Annotated[Jinja2Templates, Depends(_templates)]
+
+
+def session_cookie_name(request: Request) -> str:
+    return SECURE_SESSION_COOKIE if request.url.scheme == "https" else SESSION_COOKIE
+
+
+def session_secret(request: Request) -> str | None:
+    return request.cookies.get(session_cookie_name(request))
+
+
+def _optional_user(request: Request, db: DbSession) -> SignedIn | None:
+    secret = session_secret(request)
+    return access_session(db, secret) if secret else None
+
+
+def _current_user(user: Annotated[SignedIn | None, Depends(_optional_user)]) -> SignedIn:
+    if user is None:
+        raise Unauthenticated()
+    return user
+
+
+OptionalUser = Annotated[SignedIn | None, Depends(_optional_user)]
+CurrentUser = Annotated[SignedIn, Depends(_current_user)]

@@ -1,0 +1,102 @@
+"""Request guards that run before routing: the Host header and the body size.
+
+Both answer with our own error shape (JSON or HTML by Accept) and never reach a route, so a
+refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hushdesk.infra.errors import InvalidHost, PayloadTooLarge
+from hushdesk.web.errors import ErrorRenderer
+
+
+class TrustedHostMiddleware:
+    """Refuses requests whose Host header is not one of ``allowed_hosts`` (``*`` allows all,
+    ``*.example.com`` allows subdomains). Guards against host-header poisoning of links the
+    server prints and against DNS rebinding of a server bound to loopback."""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Sequence[str], renderer: ErrorRenderer) -> None:
+        self.app = app
+        self.allow_any = "*" in allowed_hosts
+        self.exact = {host.lower() for host in allowed_hosts if not host.startswith("*.")}
+        self.suffixes = tuple(host[1:].lower() for host in allowed_hosts if host.startswith("*."))
+        self.renderer = renderer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.allow_any:
+            await self.app(scope, receive, send)
+            return
+        if self._allowed(_host_of(scope)):
+            await self.app(scope, receive, send)
+            return
+        response = self.renderer.render(scope, InvalidHost())
+        await response(scope, receive, send)
+
+    def _allowed(self, host: str) -> bool:
+        return host in self.exact or (bool(self.suffixes) and host.endswith(self.suffixes))
+
+
+def _host_of(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            host: str = value.decode("latin-1").lower()
+            if host.startswith("["):
+                return host.split("]")[0] + "]"
+            return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return ""
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` with 413: at once when Content-Length says so, or as
+    soon as a chunked body passes the limit (the body is read ahead, up to the limit, before
+    the route sees any of it)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, renderer: ErrorRenderer) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.renderer = renderer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and (declared < 0 or declared > self.max_bytes):
+            await self.renderer.render(scope, PayloadTooLarge())(scope, receive, send)
+            return
+        messages: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                await self.renderer.render(scope, PayloadTooLarge())(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replay = iter(messages)
+
+        async def replay_receive() -> Message:
+            try:
+                return next(replay)
+            except StopIteration:
+                return await receive()
+
+        await self.app(scope, replay_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return -1
+    return None

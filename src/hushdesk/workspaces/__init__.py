@@ -1,0 +1,1 @@
+"""Workspaces: the tenant boundary. Every tenant-owned row carries its workspace id."""

@@ -1,0 +1,26 @@
+"""Workspace rows."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hushdesk.infra.db.base import Base, CreatedAt, UUIDPrimaryKey
+
+
+class Region(enum.StrEnum):
+    """Where a workspace's data lives; fixed at creation."""
+
+    EU = "eu"
+    US = "us"
+    AF = "af"
+
+
+class Workspace(UUIDPrimaryKey, CreatedAt, Base):
+    __tablename__ = "workspace"
+
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    region: Mapped[str] = mapped_column(String(8))
