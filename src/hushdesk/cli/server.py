@@ -86,6 +86,7 @@ def migrate(data_dir: DataDir = None) -> None:
 def setup(data_dir: DataDir = None, keys_dir: KeysDir = None) -> None:
     """Print a fresh one-time setup link while no owner exists (earlier links stop working)."""
     settings = load_settings(data_dir=data_dir, keys_dir=keys_dir)
+    configure_logging(settings.log_level)
     prepare_folders(settings)
     try:
         engine = open_database(settings, migrate=settings.uses_sqlite)

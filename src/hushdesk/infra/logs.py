@@ -28,7 +28,7 @@ SENSITIVE_KEY = re.compile(
 )
 _INLINE_SECRET = re.compile(
     r"(?P<key>\b[\w-]*(?:pass(?:word|wd)?|token|secret|authori[sz]ation|cookie|api[_-]?key)[\w-]*)"
-    r"(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&]+)",
+    r"(?P<sep>[\"']?\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&]+)",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)

@@ -39,7 +39,9 @@ def setup_submit(
     workspace_name: Annotated[str, Form(min_length=1, max_length=120)],
     region: Annotated[Region, Form()],
     owner_name: Annotated[str, Form(min_length=1, max_length=120)],
-    owner_email: Annotated[str, Form(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")],
+    owner_email: Annotated[
+        str, Form(min_length=3, max_length=254, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$")
+    ],
     password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)],
     password_confirm: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)],
 ) -> Response:

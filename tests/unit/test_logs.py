@@ -1,0 +1,80 @@
+"""JSON logs: one object per line, request id attached, secrets masked."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from hushdesk.infra.logs import MASK, configure_logging, redact_text, request_id_var
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    configure_logging("DEBUG", stream=stream)
+    yield stream
+    root.handlers = saved_handlers
+    root.setLevel(saved_level)
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_each_line_is_json_with_the_request_id(log_stream: io.StringIO) -> None:
+    token = request_id_var.set("req-12345678")
+    try:
+        logging.getLogger("hushdesk.test").info("hello %s", "world", extra={"count": 3})
+    finally:
+        request_id_var.reset(token)
+    (line,) = _lines(log_stream)
+    assert line["message"] == "hello world"
+    assert line["request_id"] == "req-12345678"
+    assert line["count"] == 3
+    assert line["level"] == "info"
+
+
+@pytest.mark.parametrize(
+    "key", ["password", "api_key", "Authorization", "cookie", "client_secret", "access_token", "csrf_token"]
+)
+def test_sensitive_extra_fields_are_masked(log_stream: io.StringIO, key: str) -> None:
+    logging.getLogger("hushdesk.test").info("event", extra={key: "hunter2-value"})
+    (line,) = _lines(log_stream)
+    assert line[key] == MASK
+    assert "hunter2" not in log_stream.getvalue()
+
+
+def test_nested_structures_are_masked(log_stream: io.StringIO) -> None:
+    logging.getLogger("hushdesk.test").info(
+        "event", extra={"request": {"headers": {"cookie": "s=abc"}, "ok": 1}}
+    )
+    (line,) = _lines(log_stream)
+    assert line["request"] == {"headers": {"cookie": MASK}, "ok": 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("login failed password=hunter2 for user", "hunter2"),
+        ('config {"api_key": "sk-live-abc"}', "sk-live-abc"),
+        ("Authorization: Bearer eyJhbGciOi.payload.sig", "eyJhbGciOi"),
+        ("url?token=abcdef&x=1", "abcdef"),
+    ],
+)
+def test_secrets_in_message_text_are_masked(text: str, leak: str) -> None:
+    assert leak not in redact_text(text)
+
+
+def test_exception_text_is_masked(log_stream: io.StringIO) -> None:
+    try:
+        raise ValueError("connect failed password=hunter2")
+    except ValueError:
+        logging.getLogger("hushdesk.test").exception("boom")
+    assert "hunter2" not in log_stream.getvalue()
+    assert "ValueError" in log_stream.getvalue()

@@ -1,0 +1,62 @@
+"""Sign-in, sign-out and the dashboard's access rule."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from tests.web.helpers import OWNER_PASSWORD, complete_setup
+
+
+def _csrf(page_html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page_html)
+    assert match is not None
+    return match.group(1)
+
+
+def test_dashboard_without_session_redirects_browsers_and_refuses_api_clients(client: TestClient) -> None:
+    page = client.get("/dashboard", headers={"accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login"
+    api = client.get("/dashboard", headers={"accept": "application/json"})
+    assert api.status_code == 401
+    assert api.json()["error"]["code"] == "unauthenticated"
+
+
+def test_sign_out_needs_the_csrf_token_and_ends_the_session(
+    client: TestClient, sqlite_engine: Engine
+) -> None:
+    complete_setup(client, sqlite_engine)
+    page = client.get("/dashboard", headers={"accept": "text/html"})
+    refused = client.post("/logout", data={"csrf_token": "0" * 64}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert client.get("/dashboard", headers={"accept": "text/html"}).status_code == 200
+    secret = client.cookies["hushdesk_session"]
+    done = client.post("/logout", data={"csrf_token": _csrf(page.text)}, follow_redirects=False)
+    assert done.status_code == 303
+    client.cookies.set("hushdesk_session", secret)
+    replay = client.get("/dashboard", headers={"accept": "text/html"}, follow_redirects=False)
+    assert replay.status_code == 303
+
+
+def test_sign_in_with_the_right_password(client: TestClient, sqlite_engine: Engine) -> None:
+    complete_setup(client, sqlite_engine)
+    client.cookies.clear()
+    response = client.post(
+        "/login", data={"email": " ADA@example.com", "password": OWNER_PASSWORD}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert client.get("/dashboard", headers={"accept": "text/html"}).status_code == 200
+
+
+def test_unknown_account_and_wrong_password_look_the_same(client: TestClient, sqlite_engine: Engine) -> None:
+    complete_setup(client, sqlite_engine)
+    client.cookies.clear()
+    wrong = client.post("/login", data={"email": "ada@example.com", "password": "wrong password!!"})
+    unknown = client.post("/login", data={"email": "nobody@example.com", "password": "wrong password!!"})
+    assert wrong.status_code == unknown.status_code == 401
+    strip = re.compile(r'value="[^"]*"')
+    assert strip.sub("", wrong.text) == strip.sub("", unknown.text)
+    assert "set-cookie" not in wrong.headers
