@@ -112,3 +112,28 @@ def test_invalid_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     result = runner.invoke(app, ["check-config"])
     assert result.exit_code == 2
     assert "invalid setting env" in result.output
+
+
+def test_setup_refuses_once_an_owner_exists(tmp_path: Path) -> None:
+    from hushdesk.identity.setup import do_complete_setup
+    from hushdesk.infra.db.engine import create_db_engine
+    from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
+    from hushdesk.workspaces.models import Region
+
+    data = ["--data-dir", str(tmp_path / "d"), "--keys-dir", str(tmp_path / "k")]
+    link = runner.invoke(app, ["setup", *data]).stdout.strip()
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'd' / 'hushdesk.sqlite3'}")
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        do_complete_setup(
+            session,
+            token=link.rsplit("/", 1)[1],
+            workspace_name="Acme",
+            region=Region.EU,
+            owner_name="Ada",
+            owner_email="ada@example.com",
+            password="correct horse battery staple",
+        )
+    engine.dispose()
+    result = runner.invoke(app, ["setup", *data])
+    assert result.exit_code == 1
+    assert "setup is complete" in result.output
