@@ -7,7 +7,10 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
+from hushdesk.bootstrap import DatabaseNotMigratedError, open_database, prepare_folders
+from hushdesk.infra.logs import configure_logging
 from hushdesk.settings import Settings
 
 DataDir = Annotated[
@@ -42,3 +45,15 @@ def load_settings(**overrides: Any) -> Settings:
 def fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(message, fg=typer.colors.RED, err=True)
     return typer.Exit(code)
+
+
+def start_database(settings: Settings) -> Engine:
+    """What every long-running command does first: JSON logging, private folders, and the
+    database (migrated automatically on the embedded default; on PostgreSQL it must already be
+    migrated, else exit 2 with the reason)."""
+    configure_logging(settings.log_level)
+    prepare_folders(settings)
+    try:
+        return open_database(settings, migrate=settings.uses_sqlite)
+    except DatabaseNotMigratedError as exc:
+        raise fail(str(exc)) from exc

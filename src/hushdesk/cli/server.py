@@ -10,8 +10,8 @@ import uvicorn
 
 from hushdesk import __version__
 from hushdesk.app import create_app
-from hushdesk.bootstrap import DatabaseNotMigratedError, open_database, prepare_folders, setup_link
-from hushdesk.cli.options import DataDir, KeysDir, fail, load_settings
+from hushdesk.bootstrap import open_database, prepare_folders, setup_link
+from hushdesk.cli.options import DataDir, KeysDir, fail, load_settings, start_database
 from hushdesk.infra.logs import configure_logging
 from hushdesk.infra.tls import server_ssl_context_factory
 from hushdesk.settings import Settings, production_tradeoffs, unsafe_production_settings
@@ -42,12 +42,7 @@ def serve(
         host=host, port=port, data_dir=data_dir, keys_dir=keys_dir, tls_cert=tls_cert, tls_key=tls_key
     )
     _refuse_unsafe(settings)
-    configure_logging(settings.log_level)
-    prepare_folders(settings)
-    try:
-        engine = open_database(settings, migrate=settings.uses_sqlite)
-    except DatabaseNotMigratedError as exc:
-        raise fail(str(exc)) from exc
+    engine = start_database(settings)
     link = setup_link(settings, engine)
     application = create_app(settings, engine=engine)
     typer.echo(f"Hushdesk {__version__} serving at {settings.base_url}")
@@ -86,12 +81,7 @@ def migrate(data_dir: DataDir = None) -> None:
 def setup(data_dir: DataDir = None, keys_dir: KeysDir = None) -> None:
     """Print a fresh one-time setup link while no owner exists (earlier links stop working)."""
     settings = load_settings(data_dir=data_dir, keys_dir=keys_dir)
-    configure_logging(settings.log_level)
-    prepare_folders(settings)
-    try:
-        engine = open_database(settings, migrate=settings.uses_sqlite)
-    except DatabaseNotMigratedError as exc:
-        raise fail(str(exc)) from exc
+    engine = start_database(settings)
     link = setup_link(settings, engine)
     engine.dispose()
     if link is None:
