@@ -12,13 +12,16 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hushdesk import __version__
 from hushdesk.infra.db.engine import create_db_engine
 from hushdesk.infra.db.uow import make_sessionmaker
+from hushdesk.infra.jobs.runner import EmbeddedWorker
 from hushdesk.settings import Settings
+from hushdesk.tasks import build_job_queue
 from hushdesk.web import auth_pages, dashboard, health, setup_pages
 from hushdesk.web.errors import ErrorRenderer, install_error_handlers
 from hushdesk.web.guards import BodySizeLimitMiddleware, TrustedHostMiddleware
@@ -34,10 +37,18 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     web_root = files("hushdesk.web")
     templates = Jinja2Templates(directory=str(web_root / "templates"))
     renderer = ErrorRenderer(templates)
+    jobs = build_job_queue(settings, engine=engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        runner = EmbeddedWorker(jobs, workers=settings.job_workers) if settings.run_jobs_in_process else None
+        if runner is not None:
+            await run_in_threadpool(runner.start)
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await run_in_threadpool(runner.stop)
 
     app = FastAPI(
         title="Hushdesk",
@@ -52,7 +63,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.templates = templates
-    app.state.readiness_checks = {"database": lambda: _ping_database(engine)}
+    app.state.jobs = jobs
+    app.state.readiness_checks = {"database": lambda: _ping_database(engine), "jobs": jobs.ping}
 
     install_error_handlers(app, renderer)
     app.mount("/static", StaticFiles(directory=str(web_root / "static")), name="static")

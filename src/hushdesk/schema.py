@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from hushdesk.identity import models as identity_models
 from hushdesk.infra.db.base import Base
+from hushdesk.infra.jobs import models as job_models
 from hushdesk.workspaces import models as workspace_models
 
 metadata = Base.metadata
 
-__all__ = ["identity_models", "metadata", "workspace_models"]
+__all__ = ["identity_models", "job_models", "metadata", "workspace_models"]

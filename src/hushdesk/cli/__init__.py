@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hushdesk.cli import server
+from hushdesk.cli import server, worker
 
 app = typer.Typer(
     name="hushdesk",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 server.register(app)
+worker.register(app)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from hushdesk.bootstrap import DatabaseNotMigratedError, open_database, prepare_folders
 from hushdesk.infra.logs import configure_logging
-from hushdesk.settings import Settings
+from hushdesk.settings import Settings, unsafe_production_settings
 
 DataDir = Annotated[
     Path | None,
@@ -57,3 +57,14 @@ def start_database(settings: Settings) -> Engine:
         return open_database(settings, migrate=settings.uses_sqlite)
     except DatabaseNotMigratedError as exc:
         raise fail(str(exc)) from exc
+
+
+def refuse_unsafe(settings: Settings) -> None:
+    """Exit 2, naming each offending setting, if production settings are unsafe."""
+    problems = unsafe_production_settings(settings)
+    if not problems:
+        return
+    typer.secho("refusing to start in production with unsafe settings:", fg=typer.colors.RED, err=True)
+    for problem in problems:
+        typer.secho(f"  {problem.setting}: {problem.message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)

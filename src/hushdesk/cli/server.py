@@ -11,10 +11,10 @@ import uvicorn
 from hushdesk import __version__
 from hushdesk.app import create_app
 from hushdesk.bootstrap import open_database, prepare_folders, setup_link
-from hushdesk.cli.options import DataDir, KeysDir, fail, load_settings, start_database
+from hushdesk.cli.options import DataDir, KeysDir, fail, load_settings, refuse_unsafe, start_database
 from hushdesk.infra.logs import configure_logging
 from hushdesk.infra.tls import server_ssl_context_factory
-from hushdesk.settings import Settings, production_tradeoffs, unsafe_production_settings
+from hushdesk.settings import production_tradeoffs, unsafe_production_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +41,7 @@ def serve(
     settings = load_settings(
         host=host, port=port, data_dir=data_dir, keys_dir=keys_dir, tls_cert=tls_cert, tls_key=tls_key
     )
-    _refuse_unsafe(settings)
+    refuse_unsafe(settings)
     engine = start_database(settings)
     link = setup_link(settings, engine)
     application = create_app(settings, engine=engine)
@@ -108,13 +108,3 @@ def check_config(data_dir: DataDir = None, keys_dir: KeysDir = None) -> None:
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
-
-
-def _refuse_unsafe(settings: Settings) -> None:
-    problems = unsafe_production_settings(settings)
-    if not problems:
-        return
-    typer.secho("refusing to start in production with unsafe settings:", fg=typer.colors.RED, err=True)
-    for problem in problems:
-        typer.secho(f"  {problem.setting}: {problem.message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)

@@ -1,0 +1,95 @@
+"""The application's background work: which kinds exist, their handlers, their schedules.
+
+``build_job_queue`` is what the web server and ``hushdesk worker`` both call, so the same
+handlers run in the server process on the embedded default and in worker processes in
+production. Every handler is idempotent (see ``hushdesk.infra.jobs.handlers``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, delete, or_
+from sqlalchemy.orm import Session
+
+from hushdesk.identity.models import SetupToken, WebSession
+from hushdesk.infra.jobs.backend import create_job_queue
+from hushdesk.infra.jobs.handlers import Job
+from hushdesk.infra.jobs.queue import JobQueue
+from hushdesk.infra.jobs.store import delete_finished_work, rowcount
+from hushdesk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING = "housekeeping"
+HOUSEKEEPING_EVERY = dt.timedelta(hours=1)
+# Dead sign-in records are kept a day, so "this link has expired" can still be told apart
+# from a mistyped link while someone is trying to use it.
+DEAD_RECORD_GRACE = dt.timedelta(days=1)
+FINISHED_WORK_KEPT = dt.timedelta(days=30)
+
+
+def build_job_queue(settings: Settings, *, engine: Engine) -> JobQueue:
+    """The job queue for ``engine``'s database with every application task registered. On
+    SQLite the queue's own file is ``jobs.sqlite3`` in the data folder."""
+    queue = create_job_queue(
+        engine=engine,
+        sqlite_queue_file=settings.data_dir / "jobs.sqlite3",
+        lease=dt.timedelta(seconds=settings.job_lease_seconds),
+    )
+    register_tasks(queue)
+    return queue
+
+
+def register_tasks(queue: JobQueue) -> None:
+    """Register every handler and periodic schedule of the application on ``queue``."""
+    queue.register_handler(HOUSEKEEPING, run_housekeeping)
+    queue.register_periodic(HOUSEKEEPING, every=HOUSEKEEPING_EVERY)
+
+
+@dataclass(frozen=True, slots=True)
+class HousekeepingReport:
+    setup_tokens: int
+    web_sessions: int
+    work_items: int
+
+
+def run_housekeeping(job: Job) -> None:
+    """Delete dead sign-in records and old finished work, and mark the item done, in one
+    transaction. Idempotent: a second run finds nothing more to delete."""
+    with job.completing() as session:
+        report = purge_dead_records(session, now=job.now())
+    log.info(
+        "housekeeping done",
+        extra={
+            "setup_links_deleted": report.setup_tokens,
+            "sign_ins_deleted": report.web_sessions,
+            "work_items_deleted": report.work_items,
+        },
+    )
+
+
+def purge_dead_records(session: Session, *, now: dt.datetime) -> HousekeepingReport:
+    """Delete setup tokens expired, used or revoked more than a day before ``now``; web
+    sessions past their expiry, or revoked more than a day ago; done work items completed more
+    than 30 days ago. Workspace-independent; flushes, never commits."""
+    cutoff = now - DEAD_RECORD_GRACE
+    setup_tokens = session.execute(
+        delete(SetupToken)
+        .where(
+            or_(SetupToken.expires_at < cutoff, SetupToken.used_at < cutoff, SetupToken.revoked_at < cutoff)
+        )
+        .execution_options(synchronize_session=False)
+    )
+    web_sessions = session.execute(
+        delete(WebSession)
+        .where(or_(WebSession.expires_at < now, WebSession.revoked_at < cutoff))
+        .execution_options(synchronize_session=False)
+    )
+    return HousekeepingReport(
+        setup_tokens=rowcount(setup_tokens),
+        web_sessions=rowcount(web_sessions),
+        work_items=delete_finished_work(session, completed_before=now - FINISHED_WORK_KEPT),
+    )
