@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Engine
 
+from hushdesk import __version__
 from hushdesk.identity.setup import SetupAlreadyCompleteError, issue_setup_link_token, owner_exists
 from hushdesk.infra.db.engine import create_db_engine
 from hushdesk.infra.db.migrate import is_up_to_date, upgrade_to_head
 from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
+from hushdesk.infra.http import OutboundPolicy, build_http_client, parse_networks
 from hushdesk.settings import Settings
 
 
@@ -56,3 +59,14 @@ def setup_link(settings: Settings, engine: Engine) -> str | None:
         except SetupAlreadyCompleteError:
             return None
     return f"{settings.base_url}/setup/{token}"
+
+
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    """The outbound HTTP policy for these settings: the private networks the operator allowed
+    (a self-hosted model server, say) and the default timeouts."""
+    return OutboundPolicy(allowed_networks=parse_networks(settings.outbound_allowed_networks))
+
+
+def outbound_client(settings: Settings) -> httpx.Client:
+    """An outbound HTTP client under this installation's policy (the caller closes it)."""
+    return build_http_client(outbound_policy(settings), version=__version__)
