@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hushdesk import __version__
-from hushdesk.infra.db.engine import create_db_engine
+from hushdesk.infra.db.engine import create_db_engine, read_only
 from hushdesk.infra.db.uow import make_sessionmaker
 from hushdesk.infra.jobs.runner import EmbeddedWorker
 from hushdesk.settings import Settings
@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
+    app.state.read_sessions = make_sessionmaker(read_only(engine))
     app.state.templates = templates
     app.state.jobs = jobs
     app.state.readiness_checks = {"database": lambda: _ping_database(engine), "jobs": jobs.ping}

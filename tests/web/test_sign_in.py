@@ -60,3 +60,51 @@ def test_unknown_account_and_wrong_password_look_the_same(client: TestClient, sq
     strip = re.compile(r'value="[^"]*"')
     assert strip.sub("", wrong.text) == strip.sub("", unknown.text)
     assert "set-cookie" not in wrong.headers
+
+
+def test_page_views_read_while_a_writer_holds_the_database(client: TestClient, sqlite_engine: Engine) -> None:
+    from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
+    from hushdesk.workspaces.models import Region
+    from hushdesk.workspaces.service import do_create_workspace
+
+    complete_setup(client, sqlite_engine)
+    with unit_of_work(make_sessionmaker(sqlite_engine)) as writer:
+        do_create_workspace(writer, name="Busy", region=Region.EU)
+        page = client.get("/dashboard", headers={"accept": "text/html"})
+    assert page.status_code == 200
+
+
+def test_a_page_view_resets_the_idle_clock_once_due(client: TestClient, sqlite_engine: Engine) -> None:
+    import datetime as dt
+
+    from sqlalchemy import select, update
+
+    from hushdesk.identity.models import WebSession
+    from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
+
+    complete_setup(client, sqlite_engine)
+    sessions = make_sessionmaker(sqlite_engine)
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
+    with unit_of_work(sessions) as session:
+        session.execute(update(WebSession).values(last_seen_at=earlier))
+    assert client.get("/dashboard", headers={"accept": "text/html"}).status_code == 200
+    with unit_of_work(sessions) as session:
+        seen = session.scalars(select(WebSession.last_seen_at)).one()
+    assert seen > earlier + dt.timedelta(minutes=19)
+
+
+def test_an_idle_session_has_ended(client: TestClient, sqlite_engine: Engine) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from hushdesk.identity.models import WebSession
+    from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
+
+    complete_setup(client, sqlite_engine)
+    with unit_of_work(make_sessionmaker(sqlite_engine)) as session:
+        session.execute(
+            update(WebSession).values(last_seen_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=31))
+        )
+    page = client.get("/dashboard", headers={"accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 303

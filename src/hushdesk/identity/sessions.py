@@ -13,7 +13,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hushdesk.identity.models import Membership, User, WebSession
@@ -37,6 +37,8 @@ class SignedIn:
     workspace: Workspace
     role: str
     csrf_token: str
+    # The idle clock is due a reset (see ``do_touch_session``).
+    needs_touch: bool
 
 
 def do_start_session(session: Session, *, user_id: uuid.UUID, workspace_id: uuid.UUID) -> str:
@@ -58,7 +60,8 @@ def do_start_session(session: Session, *, user_id: uuid.UUID, workspace_id: uuid
 
 def access_session(session: Session, secret: str) -> SignedIn | None:
     """The signed-in principal for a cookie secret, or None if the session is unknown,
-    revoked, idle too long or past its absolute lifetime."""
+    revoked, idle too long or past its absolute lifetime. Reads only: the caller resets the
+    idle clock with ``do_touch_session`` when ``needs_touch`` says so."""
     row = session.scalar(select(WebSession).where(WebSession.token_hash == token_digest(secret)))
     now = utcnow()
     if (
@@ -77,10 +80,22 @@ def access_session(session: Session, secret: str) -> SignedIn | None:
     if found is None:
         return None
     user, workspace, role = found
-    if now - row.last_seen_at >= _TOUCH_INTERVAL:
-        row.last_seen_at = now
     return SignedIn(
-        session_id=row.id, user=user, workspace=workspace, role=role, csrf_token=csrf_token_for(secret)
+        session_id=row.id,
+        user=user,
+        workspace=workspace,
+        role=role,
+        csrf_token=csrf_token_for(secret),
+        needs_touch=now - row.last_seen_at >= _TOUCH_INTERVAL,
+    )
+
+
+def do_touch_session(session: Session, *, session_id: uuid.UUID) -> None:
+    """Reset the idle clock of a live session. Idempotent; flushes, never commits."""
+    session.execute(
+        update(WebSession)
+        .where(WebSession.id == session_id, WebSession.revoked_at.is_(None))
+        .values(last_seen_at=utcnow())
     )
 
 

@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
-from hushdesk.identity.sessions import SignedIn, access_session
-from hushdesk.infra.db.uow import bind_session, release_session
+from hushdesk.identity.sessions import SignedIn, access_session, do_touch_session
+from hushdesk.infra.db.uow import bind_session, release_session, unit_of_work
 from hushdesk.infra.errors import Unauthenticated
 from hushdesk.settings import Settings
 
@@ -19,11 +19,21 @@ SESSION_COOKIE = "hushdesk_session"
 SECURE_SESSION_COOKIE = "__Host-hushdesk_session"
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def _db_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed after the route returns and before the response
     is sent (``scope="function"``), rolled back if the route raises. Blocking database calls
-    run in the thread pool, never on the event loop."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
+    run in the thread pool, never on the event loop.
+
+    Safe methods (GET, HEAD, OPTIONS) get a read-only transaction: concurrent page views share
+    SQLite in WAL mode instead of queueing for its write lock, and on PostgreSQL a page view
+    that tried to write would fail loudly."""
+    read_only = request.method in SAFE_METHODS
+    sessions: sessionmaker[Session] = (
+        request.app.state.read_sessions if read_only else request.app.state.sessions
+    )
     session = sessions()
     token = bind_session(session)
     try:
@@ -37,12 +47,12 @@ async def _db_session(request: Request) -> AsyncIterator[Session]:
         await run_in_threadpool(session.close)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _templates(request: Request) -> Jinja2Templates:
+async def _templates(request: Request) -> Jinja2Templates:
     templates: Jinja2Templates = request.app.state.templates
     return templates
 
@@ -62,10 +72,16 @@ def session_secret(request: Request) -> str | None:
 
 def _optional_user(request: Request, db: DbSession) -> SignedIn | None:
     secret = session_secret(request)
-    return access_session(db, secret) if secret else None
+    user = access_session(db, secret) if secret else None
+    if user is not None and user.needs_touch:
+        # The idle clock is reset in its own short write transaction, at most once a minute
+        # per session, so that page views stay read-only.
+        with unit_of_work(request.app.state.sessions) as writer:
+            do_touch_session(writer, session_id=user.session_id)
+    return user
 
 
-def _current_user(user: Annotated[SignedIn | None, Depends(_optional_user)]) -> SignedIn:
+async def _current_user(user: Annotated[SignedIn | None, Depends(_optional_user)]) -> SignedIn:
     if user is None:
         raise Unauthenticated()
     return user

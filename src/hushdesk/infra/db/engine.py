@@ -11,11 +11,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY_OPTION = "hushdesk_read_only"
 
 
 def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -30,13 +31,15 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(
+        engine = create_engine(
             parsed,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
             pool_recycle=1800,
         )
+        _postgres_read_only(engine)
+        return engine
     raise ValueError(f"unsupported database: {backend!r} (use sqlite or postgresql)")
 
 
@@ -64,8 +67,30 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock at BEGIN, so two writers queue on busy_timeout
-        # instead of failing with "database is locked" when a read upgrades to a write.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if is_read_only(connection):
+            # A plain (deferred) BEGIN takes no lock: in WAL mode any number of readers run
+            # beside the one writer, on a consistent snapshot.
+            connection.exec_driver_sql("BEGIN")
+        else:
+            # IMMEDIATE takes the write lock at BEGIN, so two writers queue on busy_timeout
+            # instead of failing with "database is locked" when a read upgrades to a write.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine (same pool) for transactions that only read: a deferred BEGIN on SQLite,
+    ``SET TRANSACTION READ ONLY`` on PostgreSQL, so an accidental write fails loudly."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
+def is_read_only(connection: Connection) -> bool:
+    return bool(connection.get_execution_options().get(READ_ONLY_OPTION, False))
+
+
+def _postgres_read_only(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        if is_read_only(connection):
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
