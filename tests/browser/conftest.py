@@ -209,11 +209,6 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-# Chromium asks every origin for /favicon.ico and logs the 404 as a console error. The app
-# serves no favicon yet; remove this exemption when it does.
-_FAVICON_404 = "/favicon.ico"
-
-
 class ConsoleWatch:
     """Collects console errors and uncaught page errors from every page of one context into
     ``problems``.
@@ -242,9 +237,7 @@ class ConsoleWatch:
         if message.type != "error":
             return
         source_url = message.location.get("url", "")
-        if message.text.startswith("Failed to load resource") and (
-            source_url in self.document_urls or source_url.endswith(_FAVICON_404)
-        ):
+        if message.text.startswith("Failed to load resource") and source_url in self.document_urls:
             return
         self.problems.append(f"console error on {page.url}: {message.text} (source: {source_url or '-'})")
 

@@ -18,7 +18,9 @@ from hushdesk.workspaces.models import Region
 
 router = APIRouter()
 
-_SETUP_LINK_GONE = "This setup link is invalid, expired or already used. Run `hushdesk setup` for a new one."
+_SETUP_LINK_GONE = (
+    "This setup link is invalid, expired or already used. Run hushdesk setup on the server for a new one."
+)
 
 
 @router.get("/setup/{token}", response_class=HTMLResponse)
