@@ -7,6 +7,8 @@ made against a fixed dummy hash, so that "no such user" takes as long as "wrong 
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -14,7 +16,12 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("hushdesk-dummy-password-for-timing")
+
+
+@cache
+def _dummy_hash() -> str:
+    # Made on first use, not at import: nothing runs at import time.
+    return _hasher.hash("hushdesk-dummy-password-for-timing")
 
 
 class WeakPasswordError(ValueError):
@@ -36,7 +43,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant-work verification; ``password_hash=None`` (unknown account) is always false."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
