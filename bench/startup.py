@@ -147,7 +147,7 @@ def time_start(workdir: Path) -> float:
         healthy = wait_until_healthy(served)
     finally:
         stop(served)
-    return healthy - started
+    return float(healthy - started)
 
 
 def time_imports() -> float:
