@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from hushdesk.crypto import models as crypto_models
 from hushdesk.identity import models as identity_models
 from hushdesk.infra.db.base import Base
 from hushdesk.infra.jobs import models as job_models
@@ -10,4 +11,4 @@ from hushdesk.workspaces import models as workspace_models
 
 metadata = Base.metadata
 
-__all__ = ["identity_models", "job_models", "metadata", "workspace_models"]
+__all__ = ["crypto_models", "identity_models", "job_models", "metadata", "workspace_models"]
