@@ -17,8 +17,9 @@ from starlette.middleware import Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hushdesk import __version__
+from hushdesk.bootstrap import build_keyring, encrypted_sessions
+from hushdesk.crypto.keyring import Keyring
 from hushdesk.infra.db.engine import create_db_engine, read_only
-from hushdesk.infra.db.uow import make_sessionmaker
 from hushdesk.infra.jobs.runner import EmbeddedWorker
 from hushdesk.settings import Settings
 from hushdesk.tasks import build_job_queue
@@ -30,14 +31,19 @@ from hushdesk.web.security_headers import SecurityHeadersMiddleware
 from hushdesk.web.unexpected import UnexpectedErrorMiddleware
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
-    """Build the web application for ``settings``. ``engine`` may be passed in by callers that
-    already own one (tests, the CLI); otherwise one is created for the configured database."""
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, keyring: Keyring | None = None
+) -> FastAPI:
+    """Build the web application for ``settings``. ``engine`` and ``keyring`` may be passed in
+    by callers that already own them (tests, the CLI); otherwise they are made from the
+    settings (the local master key file is created in the keys folder at first run)."""
     engine = engine or create_db_engine(settings.resolved_database_url)
+    keyring = keyring or build_keyring(settings)
     web_root = files("hushdesk.web")
     templates = Jinja2Templates(directory=str(web_root / "templates"))
     renderer = ErrorRenderer(templates)
-    jobs = build_job_queue(settings, engine=engine)
+    sessions = encrypted_sessions(engine, keyring)
+    jobs = build_job_queue(settings, engine=engine, sessions=sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +55,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         finally:
             if runner is not None:
                 await run_in_threadpool(runner.stop)
+            keyring.contact_keys.dispose()
 
     app = FastAPI(
         title="Hushdesk",
@@ -61,8 +68,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = make_sessionmaker(engine)
-    app.state.read_sessions = make_sessionmaker(read_only(engine))
+    app.state.keyring = keyring
+    app.state.sessions = sessions
+    app.state.read_sessions = encrypted_sessions(read_only(engine), keyring)
     app.state.templates = templates
     app.state.jobs = jobs
     app.state.readiness_checks = {"database": lambda: _ping_database(engine), "jobs": jobs.ping}

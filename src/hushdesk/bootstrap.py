@@ -8,14 +8,19 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from hushdesk import __version__
+from hushdesk.crypto.columns import install_encryption
+from hushdesk.crypto.keyring import Keyring
+from hushdesk.crypto.keystore import ContactKeyStore
+from hushdesk.crypto.providers import KeyProvider, LocalKeyProvider
 from hushdesk.identity.setup import SetupAlreadyCompleteError, issue_setup_link_token, owner_exists
 from hushdesk.infra.db.engine import create_db_engine
 from hushdesk.infra.db.migrate import is_up_to_date, upgrade_to_head
 from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
 from hushdesk.infra.http import OutboundPolicy, build_http_client, parse_networks
-from hushdesk.settings import Settings
+from hushdesk.settings import KeyProviderName, Settings
 
 
 class DatabaseNotMigratedError(RuntimeError):
@@ -70,3 +75,38 @@ def outbound_policy(settings: Settings) -> OutboundPolicy:
 def outbound_client(settings: Settings) -> httpx.Client:
     """An outbound HTTP client under this installation's policy (the caller closes it)."""
     return build_http_client(outbound_policy(settings), version=__version__)
+
+
+def build_key_provider(settings: Settings) -> KeyProvider:
+    """The master-key provider the settings name. The local key file is created (0600) in the
+    keys folder at first run; AWS KMS is only reached when a key is first wrapped or unwrapped.
+    """
+    if settings.key_provider is KeyProviderName.AWS_KMS:
+        # Imported here so that local-key installs never load boto3.
+        from hushdesk.crypto.providers.aws_kms import AwsKmsKeyProvider
+
+        return AwsKmsKeyProvider(
+            key_id=settings.kms_key_id,
+            region_name=settings.kms_region,
+            endpoint_url=settings.kms_endpoint_url or None,
+        )
+    master_key = settings.master_key.get_secret_value()
+    if master_key:
+        return LocalKeyProvider.from_base64(master_key)
+    return LocalKeyProvider.from_keys_dir(settings.keys_dir)
+
+
+def build_keyring(settings: Settings) -> Keyring:
+    """The process's keyring: the configured master-key provider and the contact key store
+    (close it with ``keyring.contact_keys.dispose()``)."""
+    return Keyring(
+        provider=build_key_provider(settings),
+        contact_keys=ContactKeyStore.open(settings.resolved_keystore_url),
+    )
+
+
+def encrypted_sessions(engine: Engine, keyring: Keyring) -> sessionmaker[Session]:
+    """Sessions of ``engine`` that seal and open encrypted columns with ``keyring``."""
+    sessions = make_sessionmaker(engine)
+    install_encryption(sessions, keyring)
+    return sessions

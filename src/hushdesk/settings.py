@@ -25,6 +25,11 @@ class Environment(enum.StrEnum):
     PRODUCTION = "production"
 
 
+class KeyProviderName(enum.StrEnum):
+    LOCAL = "local"
+    AWS_KMS = "aws-kms"
+
+
 class TLSVersion(enum.StrEnum):
     TLS1_2 = "1.2"
     TLS1_3 = "1.3"
@@ -86,6 +91,16 @@ class Settings(BaseSettings):
     # How long a claimed unit of work stays leased to one worker before another may take it over.
     job_lease_seconds: int = Field(default=300, ge=1)
 
+    # Master key (KEK) provider: "local" (a key file in the keys folder, or HUSHDESK_MASTER_KEY)
+    # or "aws-kms" (HUSHDESK_KMS_KEY_ID, HUSHDESK_KMS_REGION, optional HUSHDESK_KMS_ENDPOINT_URL).
+    key_provider: KeyProviderName = KeyProviderName.LOCAL
+    master_key: SecretStr = SecretStr("")
+    kms_key_id: str = ""
+    kms_region: str = ""
+    kms_endpoint_url: str = ""
+    # The contact key store (crypto-shredding). Empty: a SQLite file in the keys folder.
+    keystore_url: SecretStr = SecretStr("")
+
     log_level: str = "INFO"
 
     _split = field_validator("trusted_proxies", "allowed_hosts", "outbound_allowed_networks", mode="before")(
@@ -103,6 +118,12 @@ class Settings(BaseSettings):
     def _tls_pair(self) -> Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key must be given together")
+        return self
+
+    @model_validator(mode="after")
+    def _kms_complete(self) -> Settings:
+        if self.key_provider is KeyProviderName.AWS_KMS and not (self.kms_key_id and self.kms_region):
+            raise ValueError("key_provider aws-kms needs kms_key_id and kms_region")
         return self
 
     # ---- derived values -------------------------------------------------------------------
@@ -125,6 +146,13 @@ class Settings(BaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_keystore_url(self) -> str:
+        url = self.keystore_url.get_secret_value()
+        if url:
+            return url
+        return f"sqlite:///{(self.keys_dir / 'contact-keys.sqlite3').resolve()}"
 
     @property
     def uploads_dir(self) -> Path:
@@ -211,6 +239,14 @@ def unsafe_production_settings(settings: Settings) -> list[ConfigProblem]:
             ConfigProblem(
                 "HUSHDESK_KEYS_DIR",
                 "the keys folder is inside the data folder: a copy of the data would carry its own keys",
+            )
+        )
+    if settings.resolved_keystore_url == settings.resolved_database_url:
+        problems.append(
+            ConfigProblem(
+                "HUSHDESK_KEYSTORE_URL",
+                "the contact key store is the main database: restoring an old backup would bring "
+                "erased contacts' keys back",
             )
         )
     if not settings.uses_sqlite and not _postgres_verifies_server(settings.resolved_database_url):

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, or_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hushdesk.identity.models import SetupToken, WebSession
 from hushdesk.infra.jobs.backend import create_job_queue
@@ -31,11 +31,15 @@ DEAD_RECORD_GRACE = dt.timedelta(days=1)
 FINISHED_WORK_KEPT = dt.timedelta(days=30)
 
 
-def build_job_queue(settings: Settings, *, engine: Engine) -> JobQueue:
+def build_job_queue(
+    settings: Settings, *, engine: Engine, sessions: sessionmaker[Session] | None = None
+) -> JobQueue:
     """The job queue for ``engine``'s database with every application task registered. On
-    SQLite the queue's own file is ``jobs.sqlite3`` in the data folder."""
+    SQLite the queue's own file is ``jobs.sqlite3`` in the data folder. Handlers get
+    ``sessions`` (the application's, which carry the keyring)."""
     queue = create_job_queue(
         engine=engine,
+        sessions=sessions,
         sqlite_queue_file=settings.data_dir / "jobs.sqlite3",
         lease=dt.timedelta(seconds=settings.job_lease_seconds),
     )

@@ -22,6 +22,7 @@ from typing import Any
 from huey import Huey
 from huey.storage import PostgresStorage, SqliteStorage
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from hushdesk.infra.db.base import utcnow
 from hushdesk.infra.db.uow import make_sessionmaker
@@ -79,11 +80,14 @@ def create_job_queue(
     lease: dt.timedelta,
     worker_name: str | None = None,
     clock: Clock = utcnow,
+    sessions: sessionmaker[Session] | None = None,
 ) -> JobQueue:
-    """A job queue for ``engine``'s database with no handlers yet (see ``create_huey``)."""
+    """A job queue for ``engine``'s database with no handlers yet (see ``create_huey``).
+    ``sessions`` are the sessions handlers get (the application's, with its keyring); by
+    default plain sessions of ``engine``."""
     return JobQueue(
         huey=create_huey(engine=engine, sqlite_queue_file=sqlite_queue_file),
-        sessions=make_sessionmaker(engine),
+        sessions=sessions or make_sessionmaker(engine),
         lease=lease,
         worker_name=worker_name,
         clock=clock,

@@ -31,7 +31,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["workspace_id"], ["workspace.id"], name=op.f("fk_data_key_workspace_id_workspace"), ondelete="CASCADE"
+            ["workspace_id"],
+            ["workspace.id"],
+            name=op.f("fk_data_key_workspace_id_workspace"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_data_key")),
     )
