@@ -193,9 +193,22 @@ def test_binding_is_injective(first: tuple[str, ...], second: tuple[str, ...]) -
 
 def test_binding_is_deterministic() -> None:
     assert binding("column", "a", "b") == binding("column", "a", "b")
-    assert column_binding(workspace_id=WORKSPACE, table="t", column="c", row_id=ROW) == binding(
-        "column", str(WORKSPACE), "t", "c", str(ROW)
+    assert column_binding(workspace_id=WORKSPACE, table="t", column="c", row_id=ROW) == (
+        binding("column", "t", "c") + WORKSPACE.bytes + ROW.bytes
     )
+
+
+def test_column_bindings_differ_in_every_part() -> None:
+    other = uuid.UUID(int=WORKSPACE.int + 1)
+    bindings = {
+        column_binding(workspace_id=WORKSPACE, table="t", column="c", row_id=ROW),
+        column_binding(workspace_id=other, table="t", column="c", row_id=ROW),
+        column_binding(workspace_id=WORKSPACE, table="t", column="c", row_id=other),
+        column_binding(workspace_id=WORKSPACE, table="tc", column="", row_id=ROW),
+        column_binding(workspace_id=WORKSPACE, table="t", column="d", row_id=ROW),
+        column_binding(workspace_id=ROW, table="t", column="c", row_id=WORKSPACE),
+    }
+    assert len(bindings) == 6
 
 
 def test_a_data_key_does_not_show_its_material() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,10 +43,15 @@ class DataKey:
 
     id: uuid.UUID
     material: bytes = field(repr=False)
+    # Derived once: the AESGCM object (its key schedule) and the 17-byte header.
+    cipher: AESGCM = field(init=False, repr=False, compare=False)
+    header: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.material) != KEY_BYTES:
             raise ValueError("a data key is 32 bytes")
+        object.__setattr__(self, "cipher", AESGCM(self.material))
+        object.__setattr__(self, "header", bytes([VERSION]) + self.id.bytes)
 
     @classmethod
     def generate(cls, key_id: uuid.UUID) -> DataKey:
@@ -63,35 +69,44 @@ def binding(*parts: str) -> bytes:
 
 
 def column_binding(*, workspace_id: uuid.UUID, table: str, column: str, row_id: uuid.UUID) -> bytes:
-    """The binding of a database value to its workspace, table, column and row."""
-    return binding("column", str(workspace_id), table, column, str(row_id))
+    """The binding of a database value to its workspace, table, column and row: the
+    length-prefixed (table, column) part, then the two 16-byte ids (fixed length, so the
+    encoding stays injective)."""
+    return _column_prefix(table, column) + workspace_id.bytes + row_id.bytes
+
+
+@lru_cache(maxsize=1024)
+def _column_prefix(table: str, column: str) -> bytes:
+    return binding("column", table, column)
+
+
+def key_id_bytes(ciphertext: bytes) -> bytes:
+    """The 16 bytes of the key id in a ciphertext's header. Raises ``CiphertextFormatError``."""
+    if len(ciphertext) < OVERHEAD or ciphertext[0] != VERSION:
+        raise CiphertextFormatError("not a hushdesk v1 ciphertext")
+    return ciphertext[1:HEADER_BYTES]
 
 
 def encrypt(key: DataKey, plaintext: bytes, *, bound_to: bytes) -> bytes:
     """Seal ``plaintext`` under ``key``, bound to ``bound_to`` (see ``binding``)."""
-    header = bytes([VERSION]) + key.id.bytes
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(key.material).encrypt(nonce, plaintext, header + bound_to)
-    return header + nonce + sealed
+    return key.header + nonce + key.cipher.encrypt(nonce, plaintext, key.header + bound_to)
 
 
 def key_id_of(ciphertext: bytes) -> uuid.UUID:
     """The id of the key that sealed ``ciphertext``. Raises ``CiphertextFormatError``."""
-    if len(ciphertext) < OVERHEAD or ciphertext[0] != VERSION:
-        raise CiphertextFormatError("not a hushdesk v1 ciphertext")
-    return uuid.UUID(bytes=ciphertext[1:HEADER_BYTES])
+    return uuid.UUID(bytes=key_id_bytes(ciphertext))
 
 
 def decrypt(key: DataKey, ciphertext: bytes, *, bound_to: bytes) -> bytes:
     """Open ``ciphertext``. Raises ``CiphertextFormatError`` for a malformed value and
     ``DecryptionError`` when the key, the binding or any bit is wrong."""
-    if key_id_of(ciphertext) != key.id:
+    if len(ciphertext) < OVERHEAD or ciphertext[0] != VERSION:
+        raise CiphertextFormatError("not a hushdesk v1 ciphertext")
+    if ciphertext[:HEADER_BYTES] != key.header:
         raise DecryptionError("the ciphertext names another key")
-    header = ciphertext[:HEADER_BYTES]
     nonce = ciphertext[HEADER_BYTES : HEADER_BYTES + NONCE_BYTES]
     try:
-        return AESGCM(key.material).decrypt(
-            nonce, ciphertext[HEADER_BYTES + NONCE_BYTES :], header + bound_to
-        )
+        return key.cipher.decrypt(nonce, ciphertext[HEADER_BYTES + NONCE_BYTES :], key.header + bound_to)
     except InvalidTag as exc:
         raise DecryptionError("authentication failed") from exc

@@ -33,7 +33,7 @@ from sqlalchemy.orm import QueryContext, Session, sessionmaker
 from sqlalchemy.orm.attributes import get_history, set_committed_value
 from sqlalchemy.types import TypeDecorator
 
-from hushdesk.crypto.aead import column_binding, decrypt, encrypt, key_id_of
+from hushdesk.crypto.aead import DataKey, column_binding, decrypt, encrypt
 from hushdesk.crypto.errors import CryptoError
 from hushdesk.crypto.keyring import Keyring
 from hushdesk.infra.ids import uuid7
@@ -144,6 +144,16 @@ class EncryptedModel:
         event.listen(cls, "refresh", _open_on_refresh)
 
 
+def seal_value(column_type: EncryptedType, key: DataKey, value: Any, *, bound_to: bytes) -> Sealed:
+    """Encode ``value`` for its column type and seal it (what a flush does per value)."""
+    return Sealed(encrypt(key, column_type.encode(value), bound_to=bound_to))
+
+
+def open_value(column_type: EncryptedType, key: DataKey, sealed: Sealed, *, bound_to: bytes) -> Any:
+    """Open and decode a sealed value (what a load does per value)."""
+    return column_type.decode(decrypt(key, sealed.ciphertext, bound_to=bound_to))
+
+
 def install_encryption(sessions: sessionmaker[Session], keyring: Keyring) -> None:
     """Give every session of ``sessions`` the keyring and the sealing hooks."""
     sessions.kw.setdefault("info", {})[KEYRING_INFO_KEY] = keyring
@@ -190,7 +200,7 @@ def _seal_before_flush(session: Session, _flush_context: Any, _instances: Any) -
                 column=column_name,
                 row_id=instance.id,
             )
-            setattr(instance, attribute, Sealed(encrypt(key, column_type.encode(value), bound_to=bound_to)))
+            setattr(instance, attribute, seal_value(column_type, key, value, bound_to=bound_to))
             pending.append((instance, attribute, value))
             counts[key.id] += 1
     if counts and keyring is not None:
@@ -213,13 +223,11 @@ def _open(target: Any, session: Session | None, attributes: Any = None) -> None:
         value = target.__dict__.get(attribute)
         if not isinstance(value, Sealed):
             continue
-        key = keyring.key_for_reading(session, key_id_of(value.ciphertext))
+        key = keyring.key_for_ciphertext(session, value.ciphertext)
         bound_to = column_binding(
             workspace_id=target.workspace_id, table=table, column=column_name, row_id=target.id
         )
-        set_committed_value(
-            target, attribute, column_type.decode(decrypt(key, value.ciphertext, bound_to=bound_to))
-        )
+        set_committed_value(target, attribute, open_value(column_type, key, value, bound_to=bound_to))
 
 
 def _open_on_load(target: Any, context: QueryContext) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from hushdesk.crypto.aead import NONCE_BUDGET, DataKey
+from hushdesk.crypto.aead import NONCE_BUDGET, DataKey, key_id_bytes, key_id_of
 from hushdesk.crypto.errors import KeyUnavailableError
 from hushdesk.crypto.keystore import ContactKeyStore
 from hushdesk.crypto.models import DataKeyRecord, KeyPurpose, KeyStatus
@@ -37,13 +37,17 @@ class _KeyCache:
     """A thread-safe LRU of unwrapped keys, each kept at most ``ttl`` seconds."""
 
     def __init__(self, *, size: int, ttl: float, clock: Callable[[], float]) -> None:
-        self._entries: OrderedDict[uuid.UUID, tuple[DataKey, float]] = OrderedDict()
+        # Keyed by the id's 16 bytes, as they stand in a ciphertext's header.
+        self._entries: OrderedDict[bytes, tuple[DataKey, float]] = OrderedDict()
         self._size = size
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
 
     def get(self, key_id: uuid.UUID) -> DataKey | None:
+        return self.get_raw(key_id.bytes)
+
+    def get_raw(self, key_id: bytes) -> DataKey | None:
         with self._lock:
             entry = self._entries.get(key_id)
             if entry is None:
@@ -56,14 +60,14 @@ class _KeyCache:
 
     def put(self, key: DataKey) -> None:
         with self._lock:
-            self._entries[key.id] = (key, self._clock() + self._ttl)
-            self._entries.move_to_end(key.id)
+            self._entries[key.id.bytes] = (key, self._clock() + self._ttl)
+            self._entries.move_to_end(key.id.bytes)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
     def evict(self, key_id: uuid.UUID) -> None:
         with self._lock:
-            self._entries.pop(key_id, None)
+            self._entries.pop(key_id.bytes, None)
 
     def clear(self) -> None:
         with self._lock:
@@ -85,6 +89,18 @@ class Keyring:
         self.provider = provider
         self.contact_keys = contact_keys
         self._cache = _KeyCache(size=cache_size, ttl=cache_ttl_seconds, clock=clock)
+
+    def cached(self, key_id: uuid.UUID) -> DataKey | None:
+        """The unwrapped key ``key_id`` if it is in the cache (no database, no provider)."""
+        return self._cache.get(key_id)
+
+    def key_for_ciphertext(self, session: Session, ciphertext: bytes) -> DataKey:
+        """The key a ciphertext's header names: from the cache without building anything on
+        the common path, else as ``key_for_reading``."""
+        cached = self._cache.get_raw(key_id_bytes(ciphertext))
+        if cached is not None:
+            return cached
+        return self.key_for_reading(session, key_id_of(ciphertext))
 
     # ---- workspace keys ------------------------------------------------------------------
 
