@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, or_
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, registry, sessionmaker
 
+from hushdesk.crypto.reencrypt import (
+    DEFAULT_BATCH_SIZE,
+    ReencryptionRefusedError,
+    data_key_tables,
+    reencrypt_workspace,
+)
 from hushdesk.identity.models import SetupToken, WebSession
 from hushdesk.infra.jobs.backend import create_job_queue
-from hushdesk.infra.jobs.handlers import Job
+from hushdesk.infra.jobs.handlers import Handler, Job, PermanentWorkError
 from hushdesk.infra.jobs.queue import JobQueue
 from hushdesk.infra.jobs.store import delete_finished_work, rowcount
+from hushdesk.schema import mappers as application_mappers
 from hushdesk.settings import Settings
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING = "housekeeping"
+REENCRYPT_WORKSPACE = "reencrypt-workspace"
 HOUSEKEEPING_EVERY = dt.timedelta(hours=1)
 # Dead sign-in records are kept a day, so "this link has expired" can still be told apart
 # from a mistyped link while someone is trying to use it.
@@ -43,14 +52,60 @@ def build_job_queue(
         sqlite_queue_file=settings.data_dir / "jobs.sqlite3",
         lease=dt.timedelta(seconds=settings.job_lease_seconds),
     )
-    register_tasks(queue)
+    register_tasks(queue, sessions=sessions)
     return queue
 
 
-def register_tasks(queue: JobQueue) -> None:
-    """Register every handler and periodic schedule of the application on ``queue``."""
+def register_tasks(queue: JobQueue, *, sessions: sessionmaker[Session] | None = None) -> None:
+    """Register every handler and periodic schedule of the application on ``queue``.
+
+    Work that opens encrypted values (``reencrypt-workspace``) is only registered when
+    ``sessions`` carry the keyring: a process without one leaves such items unclaimed for a
+    process that has it."""
     queue.register_handler(HOUSEKEEPING, run_housekeeping)
     queue.register_periodic(HOUSEKEEPING, every=HOUSEKEEPING_EVERY)
+    if sessions is not None:
+        queue.register_handler(REENCRYPT_WORKSPACE, reencrypt_workspace_handler(sessions))
+
+
+def reencrypt_workspace_handler(
+    sessions: sessionmaker[Session],
+    *,
+    models: registry | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Handler:
+    """The handler of ``reencrypt-workspace`` items (payload: ``workspace_id``, ``key_id``, the
+    retiring key): re-seal the workspace's values under its active key, batch by batch, then
+    destroy the retiring key in the transaction that marks the item done. ``models`` is the
+    registry whose encrypted classes are walked (default: the application's). Idempotent and
+    resumable; a key that is not a retiring data key of that workspace fails the item at once."""
+    tables_from = models or application_mappers
+
+    def run_reencrypt_workspace(job: Job) -> None:
+        workspace_id = uuid.UUID(str(job.claim.payload["workspace_id"]))
+        key_id = uuid.UUID(str(job.claim.payload["key_id"]))
+        try:
+            report = reencrypt_workspace(
+                sessions,
+                tables=data_key_tables(tables_from),
+                workspace_id=workspace_id,
+                key_id=key_id,
+                batch_size=batch_size,
+                between_batches=job.renew_lease,
+                finishing=job.completing,
+            )
+        except ReencryptionRefusedError as exc:
+            raise PermanentWorkError(str(exc)) from exc
+        log.info(
+            "workspace re-encryption done",
+            extra={
+                "workspace_id": str(workspace_id),
+                "key_id": str(key_id),
+                "values_resealed": report.values_resealed,
+            },
+        )
+
+    return run_reencrypt_workspace
 
 
 @dataclass(frozen=True, slots=True)

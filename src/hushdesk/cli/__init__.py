@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hushdesk.cli import server, worker
+from hushdesk.cli import keys, server, worker
 
 app = typer.Typer(
     name="hushdesk",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 server.register(app)
 worker.register(app)
+keys.register(app)
 
 
 def main() -> None:

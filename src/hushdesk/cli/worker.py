@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from hushdesk.bootstrap import build_keyring, encrypted_sessions
 from hushdesk.cli.options import DataDir, load_settings, refuse_unsafe, start_database
 from hushdesk.infra.jobs.queue import JobQueue
 from hushdesk.infra.jobs.runner import run_foreground
@@ -47,11 +48,13 @@ def run_worker(settings: Settings, *, add_handlers: Callable[[JobQueue], None] |
     refuse_unsafe(settings)
     # PostgreSQL is migrated once, by `hushdesk migrate`, never by each worker.
     engine = start_database(settings)
+    keyring = build_keyring(settings)
     try:
-        queue = build_job_queue(settings, engine=engine)
+        queue = build_job_queue(settings, engine=engine, sessions=encrypted_sessions(engine, keyring))
         if add_handlers is not None:
             add_handlers(queue)
         typer.echo(f"Hushdesk worker running {settings.job_workers} job(s) at a time")
         run_foreground(queue, workers=settings.job_workers)
     finally:
+        keyring.contact_keys.dispose()
         engine.dispose()

@@ -108,12 +108,17 @@ class Keyring:
         self, session: Session, *, workspace_id: uuid.UUID, purpose: KeyPurpose = KeyPurpose.DATA
     ) -> DataKey:
         """The workspace's active key for ``purpose``, made (and flushed) if there is none."""
+        # FOR SHARE (PostgreSQL; SQLite serialises writers anyway): a rotation cannot retire
+        # this key while a transaction that seals under it is still open, so no value can be
+        # sealed under a key after its re-encryption has started.
         record = session.scalar(
-            select(DataKeyRecord).where(
+            select(DataKeyRecord)
+            .where(
                 DataKeyRecord.workspace_id == workspace_id,
                 DataKeyRecord.purpose == purpose.value,
                 DataKeyRecord.status == KeyStatus.ACTIVE.value,
             )
+            .with_for_update(read=True)
         )
         if record is None:
             return self._new_workspace_key(session, workspace_id=workspace_id, purpose=purpose)
