@@ -4,11 +4,22 @@
 from __future__ import annotations
 
 from hushdesk.crypto import models as crypto_models
+from hushdesk.crypto import reencryption_models
 from hushdesk.identity import models as identity_models
 from hushdesk.infra.db.base import Base
 from hushdesk.infra.jobs import models as job_models
 from hushdesk.workspaces import models as workspace_models
 
 metadata = Base.metadata
+# Every mapped class of the application (the re-encryption job walks their encrypted columns).
+mappers = Base.registry
 
-__all__ = ["crypto_models", "identity_models", "job_models", "metadata", "workspace_models"]
+__all__ = [
+    "crypto_models",
+    "identity_models",
+    "job_models",
+    "mappers",
+    "metadata",
+    "reencryption_models",
+    "workspace_models",
+]

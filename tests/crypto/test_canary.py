@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from hushdesk.credentials.models import CredentialKind
+from hushdesk.credentials.service import do_store_credential
 from hushdesk.crypto.aead import binding
 from hushdesk.crypto.files import EncryptedFileStore
 from hushdesk.infra.db.uow import unit_of_work
@@ -27,6 +30,7 @@ SECRET_CANARIES = {
     "attachment": "CANARY-BYTES-d2c6e8",
     "phone": "CANARY-PHONE-90aa17",
     "file": "CANARY-FILE-5e1d33",
+    "credential": "CANARY-CREDENTIAL-a4c9e1f07b",
 }
 CONTROL_CANARY = "CANARY-PLAINTEXT-CONTROL-c0ffee"
 
@@ -61,6 +65,13 @@ def _write_everything(vault: Vault, uploads: Path) -> None:
                         phone=SECRET_CANARIES["phone"],
                     )
                 )
+            do_store_credential(
+                session,
+                workspace_id=vault.workspace_id,
+                name="provider",
+                kind=CredentialKind.MODEL_API_KEY,
+                value=SecretStr(SECRET_CANARIES["credential"]),
+            )
             key = vault.keyring.data_key_for_writing(session, workspace_id=vault.workspace_id)
         store = EncryptedFileStore(uploads)
         store.write(
