@@ -122,3 +122,23 @@ def test_sqlite_in_production_is_allowed_but_its_limits_are_said(tmp_path: Path)
     settings = _settings(tmp_path, env="production", trusted_proxies="10.0.0.5")
     assert _offending(settings) == set()
     assert any("one writer" in note for note in production_tradeoffs(settings))
+
+
+def test_the_contact_key_store_defaults_to_the_keys_folder(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    expected = (tmp_path / "keys" / "contact-keys.sqlite3").resolve()
+    assert settings.resolved_keystore_url == f"sqlite:///{expected}"
+
+
+def test_production_refuses_the_key_store_in_the_main_database(tmp_path: Path) -> None:
+    url = "postgresql://app@db/hushdesk?sslmode=verify-full"
+    settings = _settings(
+        tmp_path, env="production", trusted_proxies="10.0.0.5", database_url=url, keystore_url=url
+    )
+    assert _offending(settings) == {"HUSHDESK_KEYSTORE_URL"}
+
+
+def test_aws_kms_needs_a_key_and_a_region(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="kms_key_id and kms_region"):
+        _settings(tmp_path, key_provider="aws-kms", kms_region="eu-west-1")
+    assert _settings(tmp_path, key_provider="aws-kms", kms_key_id="alias/hushdesk", kms_region="eu-west-1")
