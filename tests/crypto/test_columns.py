@@ -213,3 +213,8 @@ def test_rotating_the_master_key_rewraps_every_key_online(vault: Vault) -> None:
         assert dossier is not None
         assert dossier.body == "survives master rotation"
         assert dossier.phone == "+27821234567"
+
+
+def test_the_contact_key_store_file_is_private(vault: Vault) -> None:
+    store = vault.keys_dir / "contact-keys.sqlite3"
+    assert store.stat().st_mode & 0o777 == 0o600

@@ -14,8 +14,10 @@ write-ahead log.
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -78,6 +80,8 @@ class ContactKeyStore:
         """Open (creating if needed) the store at ``url`` (``sqlite:///path`` or PostgreSQL)."""
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                _private_file(Path(parsed.database))
             engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
 
             @event.listens_for(engine, "connect")
@@ -166,6 +170,15 @@ class ContactKeyStore:
 
     def dispose(self) -> None:
         self._engine.dispose()
+
+
+def _private_file(path: Path) -> None:
+    """Create the store's file readable by this user only (0600), before SQLite opens it with
+    the process umask; tighten an existing one."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(descriptor)
+    path.chmod(0o600)
 
 
 def _stored(row: Any) -> StoredContactKey:
