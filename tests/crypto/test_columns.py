@@ -218,3 +218,21 @@ def test_rotating_the_master_key_rewraps_every_key_online(vault: Vault) -> None:
 def test_the_contact_key_store_file_is_private(vault: Vault) -> None:
     store = vault.keys_dir / "contact-keys.sqlite3"
     assert store.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_key_past_its_nonce_budget_is_retired_and_replaced(vault: Vault) -> None:
+    from hushdesk.crypto.aead import NONCE_BUDGET
+
+    first_row = _add(vault, body="under budget")
+    first_key = key_id_of(_raw(vault, first_row, "body"))
+    with unit_of_work(vault.sessions) as session:
+        session.execute(
+            update(DataKeyRecord).where(DataKeyRecord.id == first_key).values(encryptions=NONCE_BUDGET)
+        )
+    _add(vault, body="crosses the budget")  # still sealed by the first key, which then retires
+    later_row = _add(vault, body="under a fresh key")
+    assert key_id_of(_raw(vault, later_row, "body")) != first_key
+    with unit_of_work(vault.sessions) as session:
+        statuses = {r.id: r.status for r in session.scalars(select(DataKeyRecord))}
+    assert statuses[first_key] == KeyStatus.RETIRING.value
+    assert sorted(statuses.values()) == [KeyStatus.ACTIVE.value, KeyStatus.RETIRING.value]

@@ -171,12 +171,17 @@ def _keyring(session: Session) -> Keyring:
 def _seal_before_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
     keyring: Keyring | None = None
     counts: Counter[uuid.UUID] = Counter()
+    # One key lookup per workspace (or contact) per flush, not per value: the active key
+    # cannot change under this transaction, which holds it FOR SHARE (see Keyring).
+    keys: dict[tuple[str, uuid.UUID], DataKey] = {}
     pending: list[tuple[Any, str, Any]] = session.info.setdefault(_PENDING_PLAINTEXT, [])
-    for instance in (*session.new, *session.dirty):
+    new_objects = session.new  # built once: each access to session.new makes a new set
+    for instance in (*new_objects, *session.dirty):
         columns = getattr(type(instance), "__encrypted_columns__", None)
         if not columns:
             continue
-        is_new = instance in session.new
+        is_new = instance in new_objects
+        table = inspect(type(instance)).local_table.name
         for attribute, (column_name, column_type) in columns.items():
             value = getattr(instance, attribute)
             if value is None or isinstance(value, Sealed):
@@ -186,25 +191,36 @@ def _seal_before_flush(session: Session, _flush_context: Any, _instances: Any) -
             keyring = keyring or _keyring(session)
             if instance.id is None:
                 instance.id = uuid7()
-            key = (
-                keyring.contact_key_for_writing(
-                    workspace_id=instance.workspace_id,
-                    contact_id=getattr(instance, column_type.contact_attribute),
-                )
-                if column_type.contact_attribute
-                else keyring.data_key_for_writing(session, workspace_id=instance.workspace_id)
-            )
+            key = _key_for(keys, keyring, session, instance, column_type)
             bound_to = column_binding(
-                workspace_id=instance.workspace_id,
-                table=inspect(type(instance)).local_table.name,
-                column=column_name,
-                row_id=instance.id,
+                workspace_id=instance.workspace_id, table=table, column=column_name, row_id=instance.id
             )
             setattr(instance, attribute, seal_value(column_type, key, value, bound_to=bound_to))
             pending.append((instance, attribute, value))
             counts[key.id] += 1
     if counts and keyring is not None:
         keyring.record_encryptions(session, counts)
+
+
+def _key_for(
+    keys: dict[tuple[str, uuid.UUID], DataKey],
+    keyring: Keyring,
+    session: Session,
+    instance: Any,
+    column_type: EncryptedType,
+) -> DataKey:
+    if column_type.contact_attribute:
+        contact_id: uuid.UUID = getattr(instance, column_type.contact_attribute)
+        scope = ("contact", contact_id)
+        if scope not in keys:
+            keys[scope] = keyring.contact_key_for_writing(
+                workspace_id=instance.workspace_id, contact_id=contact_id
+            )
+        return keys[scope]
+    scope = ("workspace", instance.workspace_id)
+    if scope not in keys:
+        keys[scope] = keyring.data_key_for_writing(session, workspace_id=instance.workspace_id)
+    return keys[scope]
 
 
 def _restore_after_flush(session: Session, _flush_context: Any) -> None:
