@@ -4,10 +4,8 @@ engine."""
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +24,6 @@ from hushdesk.workspaces.service import do_create_workspace
 from tests.conftest import make_settings
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    yield
-    root.handlers = saved_handlers
-    root.setLevel(saved_level)
 
 
 @pytest.fixture

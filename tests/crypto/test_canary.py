@@ -20,9 +20,9 @@ from hushdesk.credentials.service import do_store_credential
 from hushdesk.crypto.aead import binding
 from hushdesk.crypto.files import EncryptedFileStore
 from hushdesk.infra.db.uow import unit_of_work
-from hushdesk.infra.logs import configure_logging
 from tests.crypto.conftest import Vault
 from tests.crypto.encrypted_models import Dossier
+from tests.logging_support import json_log_capture
 
 SECRET_CANARIES = {
     "body": "CANARY-BODY-7f3a9c",
@@ -37,15 +37,8 @@ CONTROL_CANARY = "CANARY-PLAINTEXT-CONTROL-c0ffee"
 
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    configure_logging("DEBUG", stream=stream)
-    try:
+    with json_log_capture() as stream:
         yield stream
-    finally:
-        root.handlers = saved_handlers
-        root.setLevel(saved_level)
 
 
 def _write_everything(vault: Vault, uploads: Path) -> None:

@@ -9,18 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from hushdesk.infra.logs import MASK, configure_logging, redact_text, request_id_var
+from hushdesk.infra.logs import MASK, redact_text, request_id_var
+from tests.logging_support import json_log_capture
 
 
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    configure_logging("DEBUG", stream=stream)
-    yield stream
-    root.handlers = saved_handlers
-    root.setLevel(saved_level)
+    with json_log_capture() as stream:
+        yield stream
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:
