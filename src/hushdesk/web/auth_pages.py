@@ -9,7 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hushdesk.identity.login import authenticate
 from hushdesk.identity.passwords import MAX_PASSWORD_LENGTH
+from hushdesk.identity.permissions import Permission
 from hushdesk.identity.sessions import do_end_session, do_start_session
+from hushdesk.web.authz import PUBLIC, requires
 from hushdesk.web.deps import CurrentUser, DbSession, OptionalUser, Templates, session_cookie_name
 from hushdesk.web.origin import check_csrf, check_same_origin
 from hushdesk.web.session_cookie import clear_session_cookie, set_session_cookie
@@ -17,19 +19,19 @@ from hushdesk.web.session_cookie import clear_session_cookie, set_session_cookie
 router = APIRouter()
 
 
-@router.get("/", include_in_schema=False)
+@router.get("/", include_in_schema=False, dependencies=[PUBLIC])
 def home(user: OptionalUser) -> Response:
     return RedirectResponse("/dashboard" if user else "/login", status_code=303)
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, dependencies=[PUBLIC])
 def login_form(request: Request, templates: Templates, user: OptionalUser) -> Response:
     if user is not None:
         return RedirectResponse("/dashboard", status_code=303)
     return templates.TemplateResponse(request, "login.html", {"problem": None, "email": ""})
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[PUBLIC])
 def login_submit(
     request: Request,
     db: DbSession,
@@ -54,7 +56,7 @@ def login_submit(
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[requires(Permission.ACCOUNT_SELF)])
 def logout(
     request: Request, db: DbSession, user: CurrentUser, csrf_token: Annotated[str, Form(max_length=128)]
 ) -> Response:

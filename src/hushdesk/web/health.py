@@ -9,19 +9,21 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from hushdesk.web.authz import PUBLIC
+
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 ReadinessCheck = Callable[[], None]
 
 
-@router.get("/healthz", include_in_schema=False)
+@router.get("/healthz", include_in_schema=False, dependencies=[PUBLIC])
 async def healthz() -> dict[str, str]:
     """The process is up and serving. Touches nothing else."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", include_in_schema=False)
+@router.get("/readyz", include_in_schema=False, dependencies=[PUBLIC])
 async def readyz(request: Request) -> JSONResponse:
     """Every dependency answers: the database and the job queue. 503 names the failing ones,
     never why (the log has that)."""

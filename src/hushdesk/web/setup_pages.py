@@ -11,6 +11,7 @@ from hushdesk.identity.passwords import MAX_PASSWORD_LENGTH, WeakPasswordError
 from hushdesk.identity.sessions import do_start_session
 from hushdesk.identity.setup import SetupUnavailableError, access_setup_token, do_complete_setup
 from hushdesk.infra.errors import Gone
+from hushdesk.web.authz import PUBLIC
 from hushdesk.web.deps import DbSession, Templates, session_cookie_name
 from hushdesk.web.origin import check_same_origin
 from hushdesk.web.session_cookie import set_session_cookie
@@ -23,7 +24,7 @@ _SETUP_LINK_GONE = (
 )
 
 
-@router.get("/setup/{token}", response_class=HTMLResponse)
+@router.get("/setup/{token}", response_class=HTMLResponse, dependencies=[PUBLIC])
 def setup_form(request: Request, token: str, db: DbSession, templates: Templates) -> Response:
     try:
         access_setup_token(db, token)
@@ -32,7 +33,7 @@ def setup_form(request: Request, token: str, db: DbSession, templates: Templates
     return templates.TemplateResponse(request, "setup.html", _form_context())
 
 
-@router.post("/setup/{token}", response_class=HTMLResponse)
+@router.post("/setup/{token}", response_class=HTMLResponse, dependencies=[PUBLIC])
 def setup_submit(
     request: Request,
     token: str,

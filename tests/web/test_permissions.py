@@ -1,0 +1,107 @@
+"""Every route declares its permission or that it is public; roles hold what they should."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, update
+from starlette.routing import BaseRoute, Mount
+
+from hushdesk.app import create_app
+from hushdesk.identity.models import Membership, Role
+from hushdesk.identity.permissions import ROLE_PERMISSIONS, Permission, role_has
+from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
+from hushdesk.web.authz import PermissionCheck, PublicRoute, requires
+from tests.conftest import make_settings
+from tests.web.helpers import complete_setup
+
+# Mounted applications that serve files, not routes: public by nature.
+PUBLIC_MOUNTS = {"static"}
+
+
+def _calls(dependant: Dependant) -> Iterator[object]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
+
+
+def _flat_routes(
+    routes: Iterable[BaseRoute], inherited: tuple[object, ...] = ()
+) -> Iterator[tuple[BaseRoute, tuple[object, ...]]]:
+    """Every route with the dependencies its includes add. FastAPI keeps an included router
+    as one entry (``original_router`` and ``include_context``) and expands it lazily."""
+    for route in routes:
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            context_dependencies = tuple(getattr(getattr(route, "include_context", None), "dependencies", ()))
+            yield from _flat_routes(original.routes, inherited + context_dependencies)
+        else:
+            yield route, inherited
+
+
+def undeclared_routes(app: FastAPI) -> list[str]:
+    """Routes that declare neither a permission nor that they are public."""
+    markers = (PermissionCheck, PublicRoute)
+    missing = []
+    for route, inherited in _flat_routes(app.routes):
+        if isinstance(route, Mount) and route.name in PUBLIC_MOUNTS:
+            continue
+        if not isinstance(route, APIRoute):
+            missing.append(f"{route!r} (not an API route)")
+            continue
+        calls = [*_calls(route.dependant), *(getattr(d, "dependency", None) for d in inherited)]
+        if not any(isinstance(call, markers) for call in calls):
+            missing.append(f"{sorted(route.methods or ())} {route.path}")
+    return missing
+
+
+def test_every_route_declares_a_permission_or_is_public(app: FastAPI) -> None:
+    assert undeclared_routes(app) == []
+
+
+def test_the_walk_finds_an_undeclared_route(tmp_path: Path, sqlite_engine: Engine) -> None:
+    app = create_app(make_settings(tmp_path), engine=sqlite_engine)
+
+    @app.get("/forgotten")
+    def forgotten() -> dict[str, str]:
+        return {}
+
+    assert undeclared_routes(app) == ["['GET'] /forgotten"]
+
+
+def test_the_owner_holds_every_permission_and_the_auditor_only_the_audit_log() -> None:
+    assert ROLE_PERMISSIONS[Role.OWNER] == frozenset(Permission)
+    assert ROLE_PERMISSIONS[Role.AUDITOR] == {Permission.ACCOUNT_SELF, Permission.AUDIT_READ}
+    assert not role_has("auditor", Permission.CONVERSATION_READ)
+    assert not role_has("no-such-role", Permission.ACCOUNT_SELF)
+    for role in Role:
+        assert role_has(role.value, Permission.ACCOUNT_SELF)
+    assert not any(
+        role_has(role.value, Permission.WORKSPACE_MANAGE) for role in Role if role is not Role.OWNER
+    )
+
+
+@pytest.mark.parametrize(("role", "status"), [("owner", 200), ("support", 200), ("auditor", 403)])
+def test_a_route_refuses_a_role_without_its_permission(
+    tmp_path: Path, sqlite_engine: Engine, role: str, status: int
+) -> None:
+    app = create_app(make_settings(tmp_path), engine=sqlite_engine)
+
+    @app.get("/transcripts", dependencies=[requires(Permission.CONVERSATION_READ)])
+    def transcripts() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    with TestClient(app) as client:
+        complete_setup(client, sqlite_engine)
+        with unit_of_work(make_sessionmaker(sqlite_engine)) as session:
+            session.execute(update(Membership).values(role=role))
+        response = client.get("/transcripts", headers={"accept": "application/json"})
+        assert response.status_code == status
+        client.cookies.clear()
+        assert client.get("/transcripts", headers={"accept": "application/json"}).status_code == 401
