@@ -82,6 +82,7 @@ def test_unknown_link_is_refused(client: TestClient, sqlite_engine: Engine) -> N
     ("overrides", "status"),
     [
         ({"password": "short", "password_confirm": "short"}, 422),
+        ({"password": "password1234", "password_confirm": "password1234"}, 422),
         ({"password_confirm": "something else entirely"}, 422),
         ({"region": "mars"}, 422),
         ({"owner_email": "not-an-email"}, 422),

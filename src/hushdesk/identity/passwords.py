@@ -7,13 +7,17 @@ made against a fixed dummy hash, so that "no such user" takes as long as "wrong 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
+MIN_STRENGTH_SCORE = 3
+_RATED_LENGTH = 100
 
 _hasher = PasswordHasher()
 
@@ -28,12 +32,20 @@ class WeakPasswordError(ValueError):
     """The password does not meet the policy; the message says why, for the user."""
 
 
-def check_password_policy(password: str) -> None:
-    """Raises ``WeakPasswordError`` when the password is too short or too long."""
+def check_password_policy(password: str, *, personal: Sequence[str] = ()) -> None:
+    """Raises ``WeakPasswordError`` when the password is too short, too long, or easy to
+    guess: zxcvbn (offline: its own lists of common passwords, names and words, plus the
+    ``personal`` words such as the person's name, email and workspace) must rate it 3 of 4 or
+    better. No composition rules."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPasswordError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise WeakPasswordError(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+    # zxcvbn's matching grows quickly with length; 100 characters decide any password.
+    rating = zxcvbn(password[:_RATED_LENGTH], user_inputs=[word.lower() for word in personal if word])
+    if rating["score"] < MIN_STRENGTH_SCORE:
+        warning = rating["feedback"].get("warning") or "This password is too easy to guess."
+        raise WeakPasswordError(f"{warning} Add a few uncommon words.")
 
 
 def hash_password(password: str) -> str:

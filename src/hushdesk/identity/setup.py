@@ -92,7 +92,9 @@ def do_complete_setup(
     Row-locks the token on PostgreSQL; on SQLite the unit of work's BEGIN IMMEDIATE serialises
     writers, so two concurrent submissions cannot both create an owner. Flushes; never commits.
     """
-    check_password_policy(password)
+    check_password_policy(
+        password, personal=[owner_name, owner_email, *owner_email.split("@"), workspace_name]
+    )
     setup_token = access_setup_token(session, token, for_update=True)
     setup_token.used_at = utcnow()
     workspace = do_create_workspace(session, name=workspace_name, region=region)
