@@ -108,3 +108,41 @@ def test_an_idle_session_has_ended(client: TestClient, sqlite_engine: Engine) ->
         )
     page = client.get("/dashboard", headers={"accept": "text/html"}, follow_redirects=False)
     assert page.status_code == 303
+
+
+def test_a_session_id_planted_before_sign_in_never_becomes_a_signed_in_one(
+    client: TestClient, sqlite_engine: Engine
+) -> None:
+    complete_setup(client, sqlite_engine)
+    planted = client.cookies["hushdesk_session"]  # an attacker's copy of a session id
+    response = client.post(
+        "/login", data={"email": "ada@example.com", "password": OWNER_PASSWORD}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    fresh = client.cookies["hushdesk_session"]
+    assert fresh != planted
+    client.cookies.set("hushdesk_session", planted)
+    assert (
+        client.get("/dashboard", headers={"accept": "text/html"}, follow_redirects=False).status_code == 303
+    )
+
+
+def test_sign_out_everywhere_ends_every_session_of_the_account(
+    client: TestClient, sqlite_engine: Engine
+) -> None:
+    complete_setup(client, sqlite_engine)
+    first = client.cookies["hushdesk_session"]
+    with TestClient(client.app) as other_device:
+        other_device.post("/login", data={"email": "ada@example.com", "password": OWNER_PASSWORD})
+        second = other_device.cookies["hushdesk_session"]
+    page = client.get("/dashboard", headers={"accept": "text/html"})
+    refused = client.post("/logout/everywhere", data={"csrf_token": "f" * 64}, follow_redirects=False)
+    assert refused.status_code == 403
+    done = client.post("/logout/everywhere", data={"csrf_token": _csrf(page.text)}, follow_redirects=False)
+    assert done.status_code == 303
+    for secret in (first, second):
+        client.cookies.set("hushdesk_session", secret)
+        assert (
+            client.get("/dashboard", headers={"accept": "text/html"}, follow_redirects=False).status_code
+            == 303
+        )

@@ -106,6 +106,28 @@ def do_end_session(session: Session, *, session_id: uuid.UUID) -> None:
         session.flush()
 
 
+def do_end_all_sessions(session: Session, *, user_id: uuid.UUID) -> int:
+    """End every live session of ``user_id`` ("sign out everywhere"). Returns how many."""
+    result = session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def do_end_session_by_secret(session: Session, *, secret: str) -> None:
+    """End the session a cookie secret names, if any (used at sign-in, so that a session id
+    planted before sign-in can never become a signed-in one)."""
+    session.execute(
+        update(WebSession)
+        .where(WebSession.token_hash == token_digest(secret), WebSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 def csrf_token_for(secret: str) -> str:
     """The CSRF token of a session: derived from the cookie secret, so it needs no storage and
     a page from one session cannot be replayed against another."""

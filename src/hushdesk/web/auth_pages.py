@@ -10,9 +10,21 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hushdesk.identity.login import authenticate
 from hushdesk.identity.passwords import MAX_PASSWORD_LENGTH
 from hushdesk.identity.permissions import Permission
-from hushdesk.identity.sessions import do_end_session, do_start_session
+from hushdesk.identity.sessions import (
+    do_end_all_sessions,
+    do_end_session,
+    do_end_session_by_secret,
+    do_start_session,
+)
 from hushdesk.web.authz import PUBLIC, requires
-from hushdesk.web.deps import CurrentUser, DbSession, OptionalUser, Templates, session_cookie_name
+from hushdesk.web.deps import (
+    CurrentUser,
+    DbSession,
+    OptionalUser,
+    Templates,
+    session_cookie_name,
+    session_secret,
+)
 from hushdesk.web.origin import check_csrf, check_same_origin
 from hushdesk.web.session_cookie import clear_session_cookie, set_session_cookie
 
@@ -48,6 +60,9 @@ def login_submit(
             {"problem": "That email and password do not match an account.", "email": email},
             status_code=401,
         )
+    previous = session_secret(request)
+    if previous:
+        do_end_session_by_secret(db, secret=previous)
     secret = do_start_session(db, user_id=found.user.id, workspace_id=found.membership.workspace_id)
     response = RedirectResponse("/dashboard", status_code=303)
     set_session_cookie(
@@ -62,6 +77,18 @@ def logout(
 ) -> Response:
     check_csrf(request, csrf_token)
     do_end_session(db, session_id=user.session_id)
+    response = RedirectResponse("/login", status_code=303)
+    clear_session_cookie(response, name=session_cookie_name(request), secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout/everywhere", dependencies=[requires(Permission.ACCOUNT_SELF)])
+def logout_everywhere(
+    request: Request, db: DbSession, user: CurrentUser, csrf_token: Annotated[str, Form(max_length=128)]
+) -> Response:
+    """End every session of this account, on every device, this one included."""
+    check_csrf(request, csrf_token)
+    do_end_all_sessions(db, user_id=user.user.id)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, name=session_cookie_name(request), secure=request.url.scheme == "https")
     return response
