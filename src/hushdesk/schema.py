@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from hushdesk.audit import models as audit_models
+from hushdesk.credentials import models as credential_models
 from hushdesk.crypto import models as crypto_models
 from hushdesk.crypto import reencryption_models
 from hushdesk.identity import models as identity_models
@@ -15,6 +17,8 @@ metadata = Base.metadata
 mappers = Base.registry
 
 __all__ = [
+    "audit_models",
+    "credential_models",
     "crypto_models",
     "identity_models",
     "job_models",

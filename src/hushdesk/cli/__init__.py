@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hushdesk.cli import keys, server, worker
+from hushdesk.cli import audit, keys, server, worker
 
 app = typer.Typer(
     name="hushdesk",
@@ -16,6 +16,7 @@ app = typer.Typer(
 server.register(app)
 worker.register(app)
 keys.register(app)
+audit.register(app)
 
 
 def main() -> None:
