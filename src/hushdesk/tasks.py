@@ -22,6 +22,7 @@ from hushdesk.crypto.reencrypt import (
     reencrypt_workspace,
 )
 from hushdesk.identity.models import SetupToken, WebSession
+from hushdesk.identity.throttle import purge_stale
 from hushdesk.infra.jobs.backend import create_job_queue
 from hushdesk.infra.jobs.handlers import Handler, Job, PermanentWorkError
 from hushdesk.infra.jobs.queue import JobQueue
@@ -113,6 +114,7 @@ class HousekeepingReport:
     setup_tokens: int
     web_sessions: int
     work_items: int
+    login_throttles: int
 
 
 def run_housekeeping(job: Job) -> None:
@@ -126,6 +128,7 @@ def run_housekeeping(job: Job) -> None:
             "setup_links_deleted": report.setup_tokens,
             "sign_ins_deleted": report.web_sessions,
             "work_items_deleted": report.work_items,
+            "login_throttles_deleted": report.login_throttles,
         },
     )
 
@@ -151,4 +154,5 @@ def purge_dead_records(session: Session, *, now: dt.datetime) -> HousekeepingRep
         setup_tokens=rowcount(setup_tokens),
         web_sessions=rowcount(web_sessions),
         work_items=delete_finished_work(session, completed_before=now - FINISHED_WORK_KEPT),
+        login_throttles=purge_stale(session, now=now),
     )

@@ -69,3 +69,13 @@ class WebSession(UUIDPrimaryKey, CreatedAt, Base):
     last_seen_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted per SHA-256 of (account, address) and of address."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int]
+    last_failure_at: Mapped[dt.datetime]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -16,6 +18,7 @@ from hushdesk.identity.sessions import (
     do_end_session_by_secret,
     do_start_session,
 )
+from hushdesk.identity.throttle import do_record_failure, do_record_success, retry_after
 from hushdesk.web.authz import PUBLIC, requires
 from hushdesk.web.deps import (
     CurrentUser,
@@ -52,14 +55,27 @@ def login_submit(
     password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)],
 ) -> Response:
     check_same_origin(request)
+    address = request.client.host if request.client else "unknown"
+    wait = retry_after(db, email=email, address=address)
+    if wait > dt.timedelta(0):
+        seconds = math.ceil(wait.total_seconds())
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"problem": f"Too many attempts. Try again in {seconds} seconds.", "email": email},
+            status_code=429,
+            headers={"Retry-After": str(seconds)},
+        )
     found = authenticate(db, email=email, password=password)
     if found is None:
+        do_record_failure(db, email=email, address=address)
         return templates.TemplateResponse(
             request,
             "login.html",
             {"problem": "That email and password do not match an account.", "email": email},
             status_code=401,
         )
+    do_record_success(db, email=email, address=address)
     previous = session_secret(request)
     if previous:
         do_end_session_by_secret(db, secret=previous)
