@@ -149,3 +149,20 @@ def test_keys_status_lists_each_workspaces_keys(engine: Engine, cli_settings: Se
     assert str(other_key) in only.output
     unknown = runner.invoke(app, ["keys", "status", "nope", "--data-dir", str(cli_settings.data_dir)])
     assert unknown.exit_code == 2
+
+
+def test_rotations_are_audit_events_of_a_local_operator(engine: Engine, cli_settings: Settings) -> None:
+    from hushdesk.audit.chain import verify_chain
+    from hushdesk.audit.models import INSTANCE_CHAIN, AuditEvent, chain_for
+
+    workspace_id, _old = _workspace_with_a_key(engine, cli_settings, "Acme")
+    assert runner.invoke(app, ["keys", "rotate-master", *_options(cli_settings)]).exit_code == 0
+    assert runner.invoke(app, ["keys", "rotate-workspace", "acme", *_options(cli_settings)]).exit_code == 0
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        events = {event.action: event for event in session.scalars(select(AuditEvent))}
+        assert events["keys.rotate_master"].workspace_id is None
+        assert events["keys.rotate_workspace"].workspace_id == workspace_id
+        assert all(event.actor_kind == "operator" for event in events.values())
+        assert all((event.actor_id or "").startswith("os") for event in events.values())
+        assert verify_chain(session, INSTANCE_CHAIN).ok
+        assert verify_chain(session, chain_for(workspace_id)).ok

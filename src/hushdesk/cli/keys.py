@@ -13,8 +13,10 @@ import typer
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hushdesk.audit.models import ActorKind
+from hushdesk.audit.service import do_record_event
 from hushdesk.bootstrap import build_keyring, encrypted_sessions
-from hushdesk.cli.options import DataDir, KeysDir, fail, load_settings, start_database
+from hushdesk.cli.options import DataDir, KeysDir, fail, load_settings, local_operator, start_database
 from hushdesk.crypto.errors import KeyProviderError
 from hushdesk.crypto.keyring import Keyring
 from hushdesk.crypto.models import DataKeyRecord, KeyPurpose, KeyStatus
@@ -78,6 +80,16 @@ def rotate_master(data_dir: DataDir = None, keys_dir: KeysDir = None) -> None:
         log.info("master key rotated", extra={"kek_id": kek_id, "provider": opened.keyring.provider.name})
         with unit_of_work(opened.sessions) as session:
             total = opened.keyring.rewrap_all(session, progress=_progress_printer())
+            do_record_event(
+                session,
+                workspace_id=None,
+                actor_kind=ActorKind.OPERATOR,
+                actor_id=local_operator(),
+                action="keys.rotate_master",
+                target_kind="kek",
+                target_id=kek_id,
+                data={"rewrapped": total, "provider": opened.keyring.provider.name},
+            )
     typer.echo(f"master key rotated: new KEK {kek_id}; re-wrapped {total} key(s)")
 
 
@@ -105,6 +117,16 @@ def rotate_workspace(slug: WorkspaceSlug, data_dir: DataDir = None, keys_dir: Ke
                 workspace_id = _workspace_id(session, slug)
                 retiring = _active_data_key(session, workspace_id)
                 new_key = opened.keyring.rotate_workspace_key(session, workspace_id=workspace_id)
+                do_record_event(
+                    session,
+                    workspace_id=workspace_id,
+                    actor_kind=ActorKind.OPERATOR,
+                    actor_id=local_operator(),
+                    action="keys.rotate_workspace",
+                    target_kind="data_key",
+                    target_id=str(new_key.id),
+                    data={"retiring_key": str(retiring) if retiring else None},
+                )
                 if retiring is not None:
                     enqueue_work(
                         session,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,3 +70,11 @@ def refuse_unsafe(settings: Settings) -> None:
     for problem in problems:
         typer.secho(f"  {problem.setting}: {problem.message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
+
+
+def local_operator() -> str:
+    """Who runs this command, as the audit log records a local operator: the OS account."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"os-uid:{os.getuid()}"
