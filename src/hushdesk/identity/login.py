@@ -36,3 +36,15 @@ def authenticate(session: Session, *, email: str, password: str) -> Authenticate
         return None
     session.flush()
     return Authenticated(user=user, membership=membership)
+
+
+def first_membership_of(session: Session, *, email: str) -> Membership | None:
+    """The first membership of the account with ``email``, if there is one (for recording a
+    failed sign-in in that workspace's audit chain)."""
+    return session.scalar(
+        select(Membership)
+        .join(User, User.id == Membership.user_id)
+        .where(User.email == normalise_email(email))
+        .order_by(Membership.created_at)
+        .limit(1)
+    )

@@ -8,11 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from hushdesk.identity.login import authenticate
+from hushdesk.audit.models import ActorKind
+from hushdesk.audit.service import DataValue, do_record_event
+from hushdesk.identity.login import authenticate, first_membership_of
 from hushdesk.identity.passwords import MAX_PASSWORD_LENGTH
 from hushdesk.identity.permissions import Permission
 from hushdesk.identity.sessions import (
+    SignedIn,
     do_end_all_sessions,
     do_end_session,
     do_end_session_by_secret,
@@ -69,6 +73,16 @@ def login_submit(
     found = authenticate(db, email=email, password=password)
     if found is None:
         do_record_failure(db, email=email, address=address)
+        membership = first_membership_of(db, email=email)
+        # Unknown accounts go to the instance chain, with no trace of what was typed.
+        do_record_event(
+            db,
+            workspace_id=membership.workspace_id if membership else None,
+            actor_kind=ActorKind.USER,
+            actor_id=str(membership.user_id) if membership else None,
+            action="auth.login_failed",
+            data={"address": address},
+        )
         return templates.TemplateResponse(
             request,
             "login.html",
@@ -76,6 +90,14 @@ def login_submit(
             status_code=401,
         )
     do_record_success(db, email=email, address=address)
+    do_record_event(
+        db,
+        workspace_id=found.membership.workspace_id,
+        actor_kind=ActorKind.USER,
+        actor_id=str(found.user.id),
+        action="auth.login",
+        data={"address": address},
+    )
     previous = session_secret(request)
     if previous:
         do_end_session_by_secret(db, secret=previous)
@@ -93,6 +115,7 @@ def logout(
 ) -> Response:
     check_csrf(request, csrf_token)
     do_end_session(db, session_id=user.session_id)
+    _record(db, user, "auth.logout")
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, name=session_cookie_name(request), secure=request.url.scheme == "https")
     return response
@@ -104,7 +127,21 @@ def logout_everywhere(
 ) -> Response:
     """End every session of this account, on every device, this one included."""
     check_csrf(request, csrf_token)
-    do_end_all_sessions(db, user_id=user.user.id)
+    ended = do_end_all_sessions(db, user_id=user.user.id)
+    _record(db, user, "session.revoke_all", data={"sessions": ended})
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, name=session_cookie_name(request), secure=request.url.scheme == "https")
     return response
+
+
+def _record(db: Session, user: SignedIn, action: str, data: dict[str, DataValue] | None = None) -> None:
+    do_record_event(
+        db,
+        workspace_id=user.workspace.id,
+        actor_kind=ActorKind.USER,
+        actor_id=str(user.user.id),
+        action=action,
+        target_kind="user",
+        target_id=str(user.user.id),
+        data=data,
+    )

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from hushdesk.audit.models import ActorKind
+from hushdesk.audit.service import do_record_event
 from hushdesk.identity.passwords import MAX_PASSWORD_LENGTH, WeakPasswordError
 from hushdesk.identity.sessions import do_start_session
 from hushdesk.identity.setup import SetupUnavailableError, access_setup_token, do_complete_setup
@@ -71,6 +73,16 @@ def setup_submit(
         return _form_again(request, templates, entered, str(exc))
     except SetupUnavailableError as exc:
         raise Gone(_SETUP_LINK_GONE) from exc
+    do_record_event(
+        db,
+        workspace_id=result.workspace.id,
+        actor_kind=ActorKind.USER,
+        actor_id=str(result.owner.id),
+        action="workspace.create",
+        target_kind="workspace",
+        target_id=str(result.workspace.id),
+        data={"region": result.workspace.region, "via": "setup_link"},
+    )
     secret = do_start_session(db, user_id=result.owner.id, workspace_id=result.workspace.id)
     response = RedirectResponse("/dashboard", status_code=303)
     set_session_cookie(
