@@ -166,7 +166,7 @@ def test_owner_signs_out_and_signs_in_again(
 ) -> None:
     complete_setup(page, setup_link)
 
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(f"{base_url}/login")
     assert [cookie for cookie in context.cookies() if cookie.get("name") == SESSION_COOKIE] == []
     page.goto(f"{base_url}/dashboard")
