@@ -7,6 +7,7 @@ from hushdesk.audit import models as audit_models
 from hushdesk.credentials import models as credential_models
 from hushdesk.crypto import models as crypto_models
 from hushdesk.crypto import reencryption_models
+from hushdesk.identity import mfa as identity_mfa
 from hushdesk.identity import models as identity_models
 from hushdesk.infra.db.base import Base
 from hushdesk.infra.jobs import models as job_models
@@ -20,6 +21,7 @@ __all__ = [
     "audit_models",
     "credential_models",
     "crypto_models",
+    "identity_mfa",
     "identity_models",
     "job_models",
     "mappers",
