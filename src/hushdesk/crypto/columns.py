@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from abc import ABCMeta, abstractmethod
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -64,8 +65,9 @@ class Sealed:
         return hash(self.ciphertext)
 
 
-class EncryptedType(TypeDecorator[Any]):
-    """Base of the encrypted column types: stores sealed bytes, refuses anything else."""
+class EncryptedType(TypeDecorator[Any], metaclass=ABCMeta):
+    """Base of the encrypted column types: stores sealed bytes, refuses anything else.
+    Concrete types say how their values become bytes (``encode``) and back (``decode``)."""
 
     impl = LargeBinary
     cache_ok = True
@@ -74,11 +76,11 @@ class EncryptedType(TypeDecorator[Any]):
         super().__init__()
         self.contact_attribute = contact_attribute
 
-    def encode(self, value: Any) -> bytes:
-        raise NotImplementedError  # pragma: no cover - every concrete type defines it
+    @abstractmethod
+    def encode(self, value: Any) -> bytes: ...
 
-    def decode(self, raw: bytes) -> Any:
-        raise NotImplementedError  # pragma: no cover - every concrete type defines it
+    @abstractmethod
+    def decode(self, raw: bytes) -> Any: ...
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
         if value is None:
