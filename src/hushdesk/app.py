@@ -23,7 +23,20 @@ from hushdesk.infra.db.engine import create_db_engine, read_only
 from hushdesk.infra.jobs.runner import EmbeddedWorker
 from hushdesk.settings import Settings
 from hushdesk.tasks import build_job_queue
-from hushdesk.web import auth_pages, dashboard, health, setup_pages
+from hushdesk.api import v1 as api_v1
+from hushdesk.web import (
+    account_pages,
+    agent_pages,
+    api_key_pages,
+    audit_pages,
+    auth_pages,
+    dashboard,
+    health,
+    mfa_pages,
+    passkey_pages,
+    setup_pages,
+    team_pages,
+)
 from hushdesk.web.errors import ErrorRenderer, install_error_handlers
 from hushdesk.web.guards import BodySizeLimitMiddleware, TrustedHostMiddleware
 from hushdesk.web.request_context import RequestContextMiddleware
@@ -77,7 +90,20 @@ def create_app(
 
     install_error_handlers(app, renderer)
     app.mount("/static", StaticFiles(directory=str(web_root / "static")), name="static")
-    for module in (health, setup_pages, auth_pages, dashboard):
+    for module in (
+        health,
+        setup_pages,
+        auth_pages,
+        mfa_pages,
+        passkey_pages,
+        account_pages,
+        dashboard,
+        team_pages,
+        agent_pages,
+        api_key_pages,
+        audit_pages,
+        api_v1,
+    ):
         app.include_router(module.router)
     return app
 

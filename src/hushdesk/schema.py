@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from hushdesk.agents import models as agent_models
 from hushdesk.audit import models as audit_models
 from hushdesk.credentials import models as credential_models
 from hushdesk.crypto import models as crypto_models
 from hushdesk.crypto import reencryption_models
 from hushdesk.identity import mfa as identity_mfa
 from hushdesk.identity import models as identity_models
+from hushdesk.identity import passkeys as identity_passkeys
 from hushdesk.infra.db.base import Base
 from hushdesk.infra.jobs import models as job_models
 from hushdesk.workspaces import models as workspace_models
@@ -18,11 +20,13 @@ metadata = Base.metadata
 mappers = Base.registry
 
 __all__ = [
+    "agent_models",
     "audit_models",
     "credential_models",
     "crypto_models",
     "identity_mfa",
     "identity_models",
+    "identity_passkeys",
     "job_models",
     "mappers",
     "metadata",

@@ -2,7 +2,8 @@
 
 Every route declares the permission it needs (``hushdesk.web.authz.requires``) or declares
 itself public; a test walks the app's routes and fails on any that does neither. API keys
-(later) carry scopes drawn from the same set.
+carry scopes drawn from the same set, including the integration-only ones that no dashboard
+route uses (a WhatsApp integration's key holds ``whatsapp_webhook:receive`` and nothing else).
 """
 
 from __future__ import annotations
@@ -27,6 +28,36 @@ class Permission(enum.StrEnum):
     KEY_ROTATE = "key:rotate"
     PRIVACY_MANAGE = "privacy:manage"  # erasure, export, retention
     AUDIT_READ = "audit:read"
+    # Security policy: MFA enforcement, session timeouts.
+    SETTINGS_MANAGE = "settings:manage"
+    # Integration-only: reach one channel's endpoints and nothing else. Owners and admins hold
+    # them only so that they can grant them to a key.
+    WHATSAPP_WEBHOOK_RECEIVE = "whatsapp_webhook:receive"
+    SMS_WEBHOOK_RECEIVE = "sms_webhook:receive"
+    TELEGRAM_WEBHOOK_RECEIVE = "telegram_webhook:receive"
+
+
+INTEGRATION_SCOPES = frozenset(
+    {
+        Permission.WHATSAPP_WEBHOOK_RECEIVE,
+        Permission.SMS_WEBHOOK_RECEIVE,
+        Permission.TELEGRAM_WEBHOOK_RECEIVE,
+    }
+)
+# What a key may never carry: a person's own account, and the powers that administer the
+# workspace (people, keys, encryption keys, policy), which stay with people who sign in with
+# a second factor.
+NOT_GRANTABLE_TO_KEYS = frozenset(
+    {
+        Permission.ACCOUNT_SELF,
+        Permission.WORKSPACE_MANAGE,
+        Permission.MEMBER_MANAGE,
+        Permission.API_KEY_MANAGE,
+        Permission.KEY_ROTATE,
+        Permission.SETTINGS_MANAGE,
+    }
+)
+KEY_SCOPES = frozenset(Permission) - NOT_GRANTABLE_TO_KEYS
 
 
 _EVERYONE = frozenset({Permission.ACCOUNT_SELF})

@@ -15,6 +15,8 @@ class HushdeskError(Exception):
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 400
     default_message: ClassVar[str] = "The request could not be processed."
+    # Where a browser is sent instead of seeing the error page (a same-site path), if anywhere.
+    browser_location: str | None = None
 
     def __init__(self, public_message: str | None = None, **data: Any) -> None:
         self.public_message = public_message or self.default_message
@@ -38,6 +40,7 @@ class Unauthenticated(HushdeskError):
     code = "unauthenticated"
     status = 401
     default_message = "Sign in to continue."
+    browser_location = "/login"
 
 
 class PermissionDenied(HushdeskError):

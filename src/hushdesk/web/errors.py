@@ -77,9 +77,12 @@ class ErrorRenderer:
 def install_error_handlers(app: FastAPI, renderer: ErrorRenderer) -> None:
     async def on_hushdesk_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HushdeskError)
-        if isinstance(exc, Unauthenticated) and wants_html(request.scope):
-            return RedirectResponse("/login", status_code=303)
-        return renderer.render(request.scope, exc)
+        if exc.browser_location is not None and wants_html(request.scope):
+            return RedirectResponse(exc.browser_location, status_code=303)
+        response = renderer.render(request.scope, exc)
+        if isinstance(exc, Unauthenticated) and request.url.path.startswith("/api/"):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="hushdesk"'
+        return response
 
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import String
+from sqlalchemy import String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hushdesk.infra.db.base import Base, CreatedAt, UUIDPrimaryKey
@@ -24,3 +24,7 @@ class Workspace(UUIDPrimaryKey, CreatedAt, Base):
     name: Mapped[str] = mapped_column(String(120))
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     region: Mapped[str] = mapped_column(String(8))
+    # Security policy, set by owners and admins (``hushdesk.identity.policy``).
+    mfa_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    session_idle_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
+    session_absolute_minutes: Mapped[int] = mapped_column(default=720, server_default="720")
