@@ -23,7 +23,7 @@ from hushdesk.identity.mfa import (
     do_begin_totp_enrolment,
     do_confirm_totp,
     do_remove_totp,
-    has_confirmed_mfa,
+    has_confirmed_totp,
     use_recovery_code,
     verify_totp,
 )
@@ -88,7 +88,7 @@ def _events(member: Member) -> list[AuditEvent]:
 
 def _has_mfa(member: Member) -> bool:
     with unit_of_work(member.vault.sessions) as session:
-        return has_confirmed_mfa(session, user_id=member.user_id)
+        return has_confirmed_totp(session, user_id=member.user_id)
 
 
 def test_enrolment_confirmed_with_a_right_code_gives_ten_recovery_codes(member: Member) -> None:

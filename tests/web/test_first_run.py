@@ -12,7 +12,14 @@ from hushdesk.identity.models import Membership, SetupToken, User, WebSession
 from hushdesk.identity.passwords import verify_password
 from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
 from hushdesk.workspaces.models import Workspace
-from tests.web.helpers import OWNER_PASSWORD, complete_setup, issue_token, setup_form
+from tests.web.helpers import (
+    OWNER_EMAIL,
+    OWNER_PASSWORD,
+    complete_setup,
+    enrol_totp_directly,
+    issue_token,
+    setup_form,
+)
 
 
 def _count(engine: Engine, model: type) -> int:
@@ -29,6 +36,11 @@ def test_setup_link_page_shows_the_form(client: TestClient, sqlite_engine: Engin
 
 def test_setup_creates_workspace_owner_and_signs_in(client: TestClient, sqlite_engine: Engine) -> None:
     complete_setup(client, sqlite_engine)
+    # The owner must set up a second factor before anything else.
+    first = client.get("/dashboard", headers={"accept": "text/html"}, follow_redirects=False)
+    assert first.status_code == 303
+    assert first.headers["location"] == "/account/security"
+    enrol_totp_directly(client, email=OWNER_EMAIL)
     page = client.get("/dashboard", headers={"accept": "text/html"})
     assert page.status_code == 200
     assert "Acme Support" in page.text

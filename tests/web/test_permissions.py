@@ -19,7 +19,7 @@ from hushdesk.identity.permissions import ROLE_PERMISSIONS, Permission, role_has
 from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
 from hushdesk.web.authz import PermissionCheck, PublicRoute, requires
 from tests.conftest import make_settings
-from tests.web.helpers import complete_setup
+from tests.web.helpers import signed_in_owner
 
 # Mounted applications that serve files, not routes: public by nature.
 PUBLIC_MOUNTS = {"static"}
@@ -98,7 +98,7 @@ def test_a_route_refuses_a_role_without_its_permission(
         return {"ok": "yes"}
 
     with TestClient(app) as client:
-        complete_setup(client, sqlite_engine)
+        signed_in_owner(client, sqlite_engine)
         with unit_of_work(make_sessionmaker(sqlite_engine)) as session:
             session.execute(update(Membership).values(role=role))
         response = client.get("/transcripts", headers={"accept": "application/json"})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, SQLColumnExpression, exists, select
 from sqlalchemy.orm import Session
 
+from hushdesk.identity.mfa import TotpFactor
 from hushdesk.identity.models import Membership, User
+from hushdesk.identity.passkeys import PasskeyCredential
 from hushdesk.identity.passwords import hash_password, needs_rehash, verify_password
 from hushdesk.identity.setup import normalise_email
 
@@ -48,3 +51,16 @@ def first_membership_of(session: Session, *, email: str) -> Membership | None:
         .order_by(Membership.created_at)
         .limit(1)
     )
+
+
+def second_factor_exists(user_id: uuid.UUID | SQLColumnExpression[uuid.UUID]) -> ColumnElement[bool]:
+    """SQL: the account has a confirmed TOTP factor or a passkey. ``user_id`` may be a value or
+    a column (a correlated test inside a larger query)."""
+    totp = exists().where(TotpFactor.user_id == user_id, TotpFactor.confirmed_at.is_not(None))
+    return totp | exists().where(PasskeyCredential.user_id == user_id)
+
+
+def account_has_second_factor(session: Session, *, user_id: uuid.UUID) -> bool:
+    """Whether the account has a second factor (so a password alone does not complete its
+    sign-in)."""
+    return bool(session.scalar(select(second_factor_exists(user_id))))

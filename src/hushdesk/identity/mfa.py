@@ -121,7 +121,7 @@ def do_begin_totp_enrolment(session: Session, *, user: User, workspace_id: uuid.
     )
     if member is None:
         raise NotFound()
-    if has_confirmed_mfa(session, user_id=user.id):
+    if has_confirmed_totp(session, user_id=user.id):
         raise MfaAlreadyEnabled()
     # A statement, not session.delete(): the unit of work inserts before it deletes, which
     # would trip the unique user_id.
@@ -228,7 +228,7 @@ def use_recovery_code(session: Session, *, user_id: uuid.UUID, code: str, record
     return True
 
 
-def has_confirmed_mfa(session: Session, *, user_id: uuid.UUID) -> bool:
+def has_confirmed_totp(session: Session, *, user_id: uuid.UUID) -> bool:
     return bool(
         session.scalar(
             select(exists().where(TotpFactor.user_id == user_id, TotpFactor.confirmed_at.is_not(None)))
@@ -259,6 +259,38 @@ def do_remove_totp(session: Session, *, user_id: uuid.UUID, record: RecordEvent)
         data=None,
     )
     return True
+
+
+def do_regenerate_recovery_codes(session: Session, *, user_id: uuid.UUID, record: RecordEvent) -> list[str]:
+    """Replace the user's recovery codes with ``RECOVERY_CODE_COUNT`` new ones, returned in
+    plaintext this once. Raises ``NotFound`` when the user has no confirmed TOTP factor.
+    Records ``mfa.recovery_codes_regenerated``. Flushes; never commits."""
+    factor = session.scalar(
+        select(TotpFactor).where(TotpFactor.user_id == user_id, TotpFactor.confirmed_at.is_not(None))
+    )
+    if factor is None:
+        raise NotFound()
+    codes = _replace_recovery_codes(session, user_id=user_id)
+    session.flush()
+    record(
+        workspace_id=factor.workspace_id,
+        actor_id=str(user_id),
+        action="mfa.recovery_codes_regenerated",
+        target_kind="user",
+        target_id=str(user_id),
+        data={"recovery_codes": len(codes)},
+    )
+    return codes
+
+
+def recovery_codes_left(session: Session, *, user_id: uuid.UUID) -> int:
+    return len(
+        list(
+            session.scalars(
+                select(RecoveryCode.id).where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
+            )
+        )
+    )
 
 
 def normalise_recovery_code(code: str) -> str:

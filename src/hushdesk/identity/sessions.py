@@ -13,12 +13,11 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hushdesk.identity.mfa import TotpFactor
+from hushdesk.identity.login import second_factor_exists
 from hushdesk.identity.models import Membership, Role, User, WebSession
-from hushdesk.identity.passkeys import PasskeyCredential
 from hushdesk.identity.principal import Principal, user_principal
 from hushdesk.identity.tokens import new_token, token_digest
 from hushdesk.infra.db.base import utcnow
@@ -98,6 +97,7 @@ def do_start_session(
             token_hash=token_digest(secret),
             user_id=user_id,
             workspace_id=workspace_id,
+            created_at=now,
             last_seen_at=now,
             expires_at=now + lifetime,
             awaiting_second_factor=awaiting_second_factor,
@@ -160,10 +160,7 @@ def access_session(session: Session, secret: str) -> SignedIn | None:
     now = utcnow()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
-    has_mfa = (
-        exists().where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None))
-        | exists().where(PasskeyCredential.user_id == User.id)
-    ).label("has_mfa")
+    has_mfa = second_factor_exists(User.id).label("has_mfa")
     found = session.execute(
         select(User, Workspace, Membership.id, Membership.role, has_mfa)
         .join(Membership, Membership.user_id == User.id)

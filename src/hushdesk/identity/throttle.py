@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -32,6 +33,10 @@ class ThrottleRule:
 
 ACCOUNT_AT_ADDRESS = ThrottleRule("account+address", free_failures=3, max_delay=dt.timedelta(minutes=15))
 ADDRESS = ThrottleRule("address", free_failures=30, max_delay=dt.timedelta(minutes=15))
+# Second factors (TOTP and recovery codes) are counted per account, whatever the address: only
+# someone who already has the password gets this far, and a 6-digit code must not be guessable
+# by spreading attempts over many addresses. Passkeys are not guessable and are not counted.
+SECOND_FACTOR = ThrottleRule("second-factor", free_failures=5, max_delay=dt.timedelta(minutes=15))
 # Records untouched for this long are forgotten.
 FORGET_AFTER = dt.timedelta(hours=24)
 
@@ -60,9 +65,33 @@ def retry_after(
     session: Session, *, email: str, address: str, now: dt.datetime | None = None
 ) -> dt.timedelta:
     """How long this attempt must still wait (zero: go ahead)."""
+    return _wait(session, _keys(email, address), now=now)
+
+
+def second_factor_retry_after(
+    session: Session, *, user_id: uuid.UUID, now: dt.datetime | None = None
+) -> dt.timedelta:
+    """How long the account's next second-factor attempt must still wait (zero: go ahead)."""
+    return _wait(session, [_second_factor_key(user_id)], now=now)
+
+
+def do_record_second_factor_failure(session: Session, *, user_id: uuid.UUID) -> None:
+    """Count a wrong TOTP or recovery code for the account. Flushes; never commits."""
+    _count(session, [_second_factor_key(user_id)])
+
+
+def do_clear_second_factor_failures(session: Session, *, user_id: uuid.UUID) -> None:
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == _second_factor_key(user_id)[1]))
+
+
+def _second_factor_key(user_id: uuid.UUID) -> tuple[ThrottleRule, str]:
+    return SECOND_FACTOR, _digest(SECOND_FACTOR.scope, str(user_id))
+
+
+def _wait(session: Session, keys: list[tuple[ThrottleRule, str]], *, now: dt.datetime | None) -> dt.timedelta:
     now = now or utcnow()
     wait = dt.timedelta(0)
-    for rule, key in _keys(email, address):
+    for rule, key in keys:
         record = session.get(LoginThrottle, key)
         if record is None or record.last_failure_at + FORGET_AFTER <= now:
             continue
@@ -74,8 +103,12 @@ def retry_after(
 def do_record_failure(session: Session, *, email: str, address: str) -> None:
     """Count a failed attempt (call in a transaction of its own: there is no change to commit
     with it). Flushes; never commits."""
+    _count(session, _keys(email, address))
+
+
+def _count(session: Session, keys: list[tuple[ThrottleRule, str]]) -> None:
     now = utcnow()
-    for _rule, key in _keys(email, address):
+    for _rule, key in keys:
         record = session.get(LoginThrottle, key, with_for_update=True)
         if record is None:
             session.add(LoginThrottle(key=key, failures=1, last_failure_at=now))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from hushdesk.audit.models import ActorKind
 from hushdesk.audit.service import DataValue, do_record_event
-from hushdesk.identity.login import authenticate, first_membership_of
+from hushdesk.identity.login import account_has_second_factor, authenticate, first_membership_of
 from hushdesk.identity.passwords import MAX_PASSWORD_LENGTH
 from hushdesk.identity.permissions import Permission
 from hushdesk.identity.sessions import (
@@ -23,7 +23,7 @@ from hushdesk.identity.sessions import (
     do_start_session,
 )
 from hushdesk.identity.throttle import do_record_failure, do_record_success, retry_after
-from hushdesk.web.authz import PUBLIC, requires
+from hushdesk.web.authz import PUBLIC, Stage, requires
 from hushdesk.web.deps import (
     CurrentUser,
     DbSession,
@@ -90,26 +90,40 @@ def login_submit(
             status_code=401,
         )
     do_record_success(db, email=email, address=address)
-    do_record_event(
-        db,
-        workspace_id=found.membership.workspace_id,
-        actor_kind=ActorKind.USER,
-        actor_id=str(found.user.id),
-        action="auth.login",
-        data={"address": address},
-    )
+    # A second factor, where the account has one, comes before the session is complete. The
+    # sign-in is recorded when it is complete (here, or at the second-factor step).
+    awaiting = account_has_second_factor(db, user_id=found.user.id)
+    if not awaiting:
+        do_record_event(
+            db,
+            workspace_id=found.membership.workspace_id,
+            actor_kind=ActorKind.USER,
+            actor_id=str(found.user.id),
+            action="auth.login",
+            data={"address": address, "method": "password"},
+        )
     previous = session_secret(request)
     if previous:
         do_end_session_by_secret(db, secret=previous)
-    secret = do_start_session(db, user_id=found.user.id, workspace_id=found.membership.workspace_id)
-    response = RedirectResponse("/dashboard", status_code=303)
+    secret = do_start_session(
+        db,
+        user_id=found.user.id,
+        workspace_id=found.membership.workspace_id,
+        awaiting_second_factor=awaiting,
+        user_agent=request.headers.get("user-agent"),
+        address=address,
+    )
+    response = RedirectResponse("/login/verify" if awaiting else "/dashboard", status_code=303)
     set_session_cookie(
         response, name=session_cookie_name(request), secret=secret, secure=request.url.scheme == "https"
     )
     return response
 
 
-@router.post("/logout", dependencies=[requires(Permission.ACCOUNT_SELF)])
+_ANY_STAGE = frozenset({Stage.AWAITING_SECOND_FACTOR, Stage.ENROLLING})
+
+
+@router.post("/logout", dependencies=[requires(Permission.ACCOUNT_SELF, stages=_ANY_STAGE)])
 def logout(
     request: Request, db: DbSession, user: CurrentUser, csrf_token: Annotated[str, Form(max_length=128)]
 ) -> Response:
@@ -121,7 +135,7 @@ def logout(
     return response
 
 
-@router.post("/logout/everywhere", dependencies=[requires(Permission.ACCOUNT_SELF)])
+@router.post("/logout/everywhere", dependencies=[requires(Permission.ACCOUNT_SELF, stages=_ANY_STAGE)])
 def logout_everywhere(
     request: Request, db: DbSession, user: CurrentUser, csrf_token: Annotated[str, Form(max_length=128)]
 ) -> Response:

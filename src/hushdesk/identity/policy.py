@@ -1,0 +1,58 @@
+"""A workspace's security policy: whether everyone must use a second factor, and how long
+sessions last. Owners and admins always need a second factor, whatever the policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from hushdesk.identity.sessions import ABSOLUTE_MINUTES_RANGE, IDLE_MINUTES_RANGE
+from hushdesk.infra.errors import ValidationFailed
+from hushdesk.workspaces.models import Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityPolicy:
+    mfa_required: bool
+    session_idle_minutes: int
+    session_absolute_minutes: int
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> SecurityPolicy:
+        return cls(
+            mfa_required=bool(workspace.mfa_required),
+            session_idle_minutes=workspace.session_idle_minutes,
+            session_absolute_minutes=workspace.session_absolute_minutes,
+        )
+
+
+def check_policy(*, mfa_required: bool, idle_minutes: int, absolute_minutes: int) -> SecurityPolicy:
+    """Raises ``ValidationFailed`` for timeouts out of range, or an idle timeout longer than
+    the absolute one."""
+    low, high = IDLE_MINUTES_RANGE
+    if not low <= idle_minutes <= high:
+        raise ValidationFailed(f"The idle timeout must be between {low} and {high} minutes.")
+    low, high = ABSOLUTE_MINUTES_RANGE
+    if not low <= absolute_minutes <= high:
+        raise ValidationFailed(f"The absolute timeout must be between {low} and {high} minutes.")
+    if idle_minutes > absolute_minutes:
+        raise ValidationFailed("The idle timeout cannot be longer than the absolute timeout.")
+    return SecurityPolicy(mfa_required, idle_minutes, absolute_minutes)
+
+
+def do_set_policy(
+    session: Session, *, workspace: Workspace, policy: SecurityPolicy
+) -> dict[str, tuple[object, object]]:
+    """Apply ``policy`` to ``workspace`` and return what changed as {field: (before, after)}.
+    Live sessions follow the new timeouts at their next request. The caller records the audit
+    event. Flushes; never commits."""
+    before = SecurityPolicy.of(workspace)
+    changes: dict[str, tuple[object, object]] = {}
+    for field in ("mfa_required", "session_idle_minutes", "session_absolute_minutes"):
+        old, new = getattr(before, field), getattr(policy, field)
+        if old != new:
+            changes[field] = (old, new)
+            setattr(workspace, field, new)
+    session.flush()
+    return changes
