@@ -1,4 +1,5 @@
-"""First run in a real browser: the one-time setup link, the dashboard, signing out and in.
+"""First run in a real browser: the one-time setup link, the second factor the owner must set
+up before anything else, the dashboard, signing out and in again with a TOTP code.
 
 Each test gets its own ``hushdesk serve`` process with an empty data folder (fixtures in this
 folder's conftest) and a fresh Chromium profile; every page must load without a console
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.flows import Authenticator, enrol_authenticator_app, sign_in_with_totp
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,13 +41,16 @@ def submit_setup_form(page: Page) -> None:
     page.get_by_role("button", name="Create workspace").click()
 
 
-def complete_setup(page: Page, setup_link: str) -> None:
+def complete_setup(page: Page, setup_link: str) -> Authenticator:
+    """Setup, then the authenticator app the owner must enrol; ends on the dashboard."""
     response = page.goto(setup_link)
     assert response is not None
     assert response.status == 200
     fill_setup_form(page, password=PASSWORD)
     submit_setup_form(page)
+    app = enrol_authenticator_app(page)
     expect(page).to_have_url(re.compile(r"/dashboard$"))
+    return app
 
 
 def expect_dashboard(page: Page) -> None:
@@ -68,6 +74,12 @@ def test_owner_completes_setup_and_lands_on_the_dashboard(
 
     fill_setup_form(page, password=PASSWORD, region="us")
     submit_setup_form(page)
+
+    # Owners must set up a second factor before anything else.
+    expect(page).to_have_url(re.compile(r"/account/security$"))
+    expect(page.get_by_role("alert")).to_contain_text("owners and admins must have a second factor")
+    save_screenshot(page, "03a-mfa-required")
+    enrol_authenticator_app(page)
 
     expect_dashboard(page)
     facts = page.locator("dl.facts")
@@ -152,7 +164,7 @@ def test_too_short_password_shows_the_form_again_with_an_error(
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password again").fill(PASSWORD)
     submit_setup_form(page)
-    expect_dashboard(page)
+    expect(page).to_have_url(re.compile(r"/account/security$"))
     assert console_problems == []
 
 
@@ -164,7 +176,7 @@ def test_owner_signs_out_and_signs_in_again(
     console_problems: list[str],
     save_screenshot: Screenshot,
 ) -> None:
-    complete_setup(page, setup_link)
+    app = complete_setup(page, setup_link)
 
     page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(f"{base_url}/login")
@@ -174,11 +186,9 @@ def test_owner_signs_out_and_signs_in_again(
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     save_screenshot(page, "04-login")
 
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
+    sign_in_with_totp(page, base_url, email=EMAIL, password=PASSWORD, app=app)
     expect_dashboard(page)
+    save_screenshot(page, "04b-signed-in-with-totp")
     assert console_problems == []
 
 
