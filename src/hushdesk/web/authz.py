@@ -36,7 +36,7 @@ from hushdesk.identity.principal import Principal
 from hushdesk.identity.sessions import SignedIn
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.infra.errors import PermissionDenied, Unauthenticated
-from hushdesk.web.deps import CurrentUser, DbSession
+from hushdesk.web.deps import OptionalUser
 
 
 class Stage(enum.Enum):
@@ -57,9 +57,13 @@ class PermissionCheck:
         self.fresh = fresh
         self.stages = stages
 
-    def __call__(self, request: Request, user: CurrentUser) -> SignedIn:
+    def __call__(self, request: Request, user: OptionalUser) -> SignedIn:
+        # Checked before the session: a key sent to a page is refused as a key, whether or not
+        # a cookie came with it.
         if "authorization" in request.headers:
             raise PermissionDenied("API keys are accepted only under /api/.")
+        if user is None:
+            raise Unauthenticated()
         if user.awaiting_second_factor:
             if Stage.AWAITING_SECOND_FACTOR not in self.stages:
                 raise SecondFactorRequired()
@@ -81,11 +85,15 @@ class ApiScopeCheck:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(self, request: Request, db: DbSession) -> Principal:
+    def __call__(self, request: Request) -> Principal:
+        """The key is looked up in a short read of its own, before the route's transaction has
+        started: the writes that may follow (last use, a refusal) then never wait on the
+        route's own write lock, which SQLite holds from a writing transaction's first read."""
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             raise Unauthenticated("Send an API key: Authorization: Bearer hd_live_...")
-        access = access_api_key(db, token)
+        with unit_of_work(request.app.state.read_sessions) as reader:
+            access = access_api_key(reader, token)
         if access is None:
             raise Unauthenticated("That API key is unknown, expired or revoked.")
         if not access.principal.can(self.permission):

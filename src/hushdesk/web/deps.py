@@ -74,10 +74,16 @@ def _optional_user(request: Request, db: DbSession) -> SignedIn | None:
     secret = session_secret(request)
     user = access_session(db, secret) if secret else None
     if user is not None and user.needs_touch:
-        # The idle clock is reset in its own short write transaction, at most once a minute
-        # per session, so that page views stay read-only.
-        with unit_of_work(request.app.state.sessions) as writer:
-            do_touch_session(writer, session_id=user.session_id)
+        if request.method in SAFE_METHODS:
+            # The idle clock is reset in its own short write transaction, at most once a minute
+            # per session, so that page views stay read-only.
+            with unit_of_work(request.app.state.sessions) as writer:
+                do_touch_session(writer, session_id=user.session_id)
+        else:
+            # A writing request already holds the write lock (SQLite takes it at BEGIN
+            # IMMEDIATE): a second writer would wait on it. Reset the clock in the request's own
+            # transaction.
+            do_touch_session(db, session_id=user.session_id)
     return user
 
 
