@@ -17,12 +17,16 @@ from hushdesk.app import create_app
 from hushdesk.identity.models import Membership, Role
 from hushdesk.identity.permissions import ROLE_PERMISSIONS, Permission, role_has
 from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
-from hushdesk.web.authz import PermissionCheck, PublicRoute, requires
+from hushdesk.web.authz import ApiScopeCheck, PermissionCheck, PublicRoute, api_requires, requires
 from tests.conftest import make_settings
 from tests.web.helpers import signed_in_owner
 
 # Mounted applications that serve files, not routes: public by nature.
 PUBLIC_MOUNTS = {"static"}
+
+
+# What a route may declare: a page permission, an API scope, or that it is public.
+DECLARATION_MARKERS = (PermissionCheck, ApiScopeCheck, PublicRoute)
 
 
 def _calls(dependant: Dependant) -> Iterator[object]:
@@ -31,7 +35,12 @@ def _calls(dependant: Dependant) -> Iterator[object]:
         yield from _calls(dependency)
 
 
-def _flat_routes(
+def route_dependency_calls(route: APIRoute, inherited: tuple[object, ...]) -> list[object]:
+    """Every dependency a route runs: its own (nested ones included) and its includes'."""
+    return [*_calls(route.dependant), *(getattr(d, "dependency", None) for d in inherited)]
+
+
+def flat_routes(
     routes: Iterable[BaseRoute], inherited: tuple[object, ...] = ()
 ) -> Iterator[tuple[BaseRoute, tuple[object, ...]]]:
     """Every route with the dependencies its includes add. FastAPI keeps an included router
@@ -40,23 +49,22 @@ def _flat_routes(
         original = getattr(route, "original_router", None)
         if original is not None:
             context_dependencies = tuple(getattr(getattr(route, "include_context", None), "dependencies", ()))
-            yield from _flat_routes(original.routes, inherited + context_dependencies)
+            yield from flat_routes(original.routes, inherited + context_dependencies)
         else:
             yield route, inherited
 
 
 def undeclared_routes(app: FastAPI) -> list[str]:
     """Routes that declare neither a permission nor that they are public."""
-    markers = (PermissionCheck, PublicRoute)
     missing = []
-    for route, inherited in _flat_routes(app.routes):
+    for route, inherited in flat_routes(app.routes):
         if isinstance(route, Mount) and route.name in PUBLIC_MOUNTS:
             continue
         if not isinstance(route, APIRoute):
             missing.append(f"{route!r} (not an API route)")
             continue
-        calls = [*_calls(route.dependant), *(getattr(d, "dependency", None) for d in inherited)]
-        if not any(isinstance(call, markers) for call in calls):
+        calls = route_dependency_calls(route, inherited)
+        if not any(isinstance(call, DECLARATION_MARKERS) for call in calls):
             missing.append(f"{sorted(route.methods or ())} {route.path}")
     return missing
 
@@ -73,6 +81,20 @@ def test_the_walk_finds_an_undeclared_route(tmp_path: Path, sqlite_engine: Engin
         return {}
 
     assert undeclared_routes(app) == ["['GET'] /forgotten"]
+
+
+def test_the_walk_accepts_an_api_scope_as_a_declaration(tmp_path: Path, sqlite_engine: Engine) -> None:
+    app = create_app(make_settings(tmp_path), engine=sqlite_engine)
+
+    @app.get("/api/v1/declared", dependencies=[api_requires(Permission.AGENT_READ)])
+    def declared() -> dict[str, str]:
+        return {}
+
+    @app.get("/api/v1/undeclared")
+    def undeclared() -> dict[str, str]:
+        return {}
+
+    assert undeclared_routes(app) == ["['GET'] /api/v1/undeclared"]
 
 
 def test_the_owner_holds_every_permission_and_the_auditor_only_the_audit_log() -> None:

@@ -16,6 +16,7 @@ import datetime as dt
 import hmac
 import re
 import secrets
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,12 +24,12 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hushdesk.identity.models import ApiKey
+from hushdesk.identity.models import ApiKey, User
 from hushdesk.identity.permissions import KEY_SCOPES, Permission
 from hushdesk.identity.principal import Principal, PrincipalKind
 from hushdesk.identity.tokens import token_digest
 from hushdesk.infra.db.base import utcnow
-from hushdesk.infra.errors import NotFound, ValidationFailed
+from hushdesk.infra.errors import NotFound, PermissionDenied, ValidationFailed
 
 KEY_PREFIX = "hd_live_"
 _PREFIX_LENGTH = 12
@@ -36,6 +37,7 @@ _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _KEY_FORMAT = re.compile(r"^hd_live_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 MAX_LIFETIME = dt.timedelta(days=366)
 MIN_LIFETIME = dt.timedelta(hours=1)
+MAX_NAME_LENGTH = 80
 _TOUCH_INTERVAL = dt.timedelta(seconds=60)
 
 
@@ -127,15 +129,32 @@ def check_lifetime(expires_at: dt.datetime, *, now: dt.datetime | None = None) -
     return expires_at
 
 
+def grantable_scopes(principal: Principal) -> frozenset[Permission]:
+    """The scopes ``principal`` may put on a key: those a key may carry that it holds itself."""
+    return frozenset(scope for scope in KEY_SCOPES if principal.can(scope))
+
+
+def check_key_name(name: str) -> str:
+    """The name with its whitespace collapsed. Raises ``ValidationFailed`` for an empty or
+    over-long name, or one with control characters (PostgreSQL refuses NUL in text)."""
+    clean_name = " ".join(name.split())
+    if not 1 <= len(clean_name) <= MAX_NAME_LENGTH:
+        raise ValidationFailed(f"Give the key a name of 1 to {MAX_NAME_LENGTH} characters.")
+    if any(unicodedata.category(character).startswith("C") for character in clean_name):
+        raise ValidationFailed("A key's name may not contain control characters.")
+    return clean_name
+
+
 def do_create_api_key(
     session: Session, *, creator: Principal, name: str, scopes: Iterable[str], expires_at: dt.datetime
 ) -> NewApiKey:
-    """Create a key in the creator's workspace. Raises ``InvalidScopes`` or
-    ``ValidationFailed`` (nothing changes). The caller records the audit event. Flushes;
-    never commits."""
-    clean_name = " ".join(name.split())
-    if not 1 <= len(clean_name) <= 80:
-        raise ValidationFailed("Give the key a name of 1 to 80 characters.")
+    """Create a key in the creator's workspace. Only a person makes keys: raises
+    ``PermissionDenied`` for any other principal (a key cannot mint keys). Raises
+    ``InvalidScopes`` or ``ValidationFailed`` for bad input. Nothing changes when it raises.
+    The caller records the audit event. Flushes; never commits."""
+    if creator.kind is not PrincipalKind.USER:
+        raise PermissionDenied("Only a signed-in person can create API keys.")
+    clean_name = check_key_name(name)
     granted = check_scopes(scopes, creator=creator)
     expiry = check_lifetime(expires_at)
     prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(_PREFIX_LENGTH))
@@ -197,9 +216,19 @@ def list_api_keys(session: Session, principal: Principal) -> list[ApiKey]:
         session.scalars(
             select(ApiKey)
             .where(ApiKey.workspace_id == principal.workspace_id)
-            .order_by(ApiKey.created_at.desc())
+            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
         )
     )
+
+
+def creator_names(session: Session, keys: Iterable[ApiKey]) -> dict[uuid.UUID, str]:
+    """The display names of the people who made ``keys``, by user id (a deleted account has
+    none)."""
+    user_ids = {key.created_by_id for key in keys if key.created_by_id is not None}
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids)))
+    return {user_id: display_name for user_id, display_name in rows}
 
 
 def _known_scopes(values: Iterable[str]) -> Iterable[Permission]:
