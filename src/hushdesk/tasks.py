@@ -21,7 +21,8 @@ from hushdesk.crypto.reencrypt import (
     data_key_tables,
     reencrypt_workspace,
 )
-from hushdesk.identity.models import SetupToken, WebSession
+from hushdesk.identity.models import Invitation, PasswordReset, SetupToken, WebSession
+from hushdesk.identity.passkeys import PasskeyChallenge
 from hushdesk.identity.throttle import purge_stale
 from hushdesk.infra.jobs.backend import create_job_queue
 from hushdesk.infra.jobs.handlers import Handler, Job, PermanentWorkError
@@ -115,6 +116,9 @@ class HousekeepingReport:
     web_sessions: int
     work_items: int
     login_throttles: int
+    invitations: int
+    password_resets: int
+    passkey_challenges: int
 
 
 def run_housekeeping(job: Job) -> None:
@@ -129,14 +133,19 @@ def run_housekeeping(job: Job) -> None:
             "sign_ins_deleted": report.web_sessions,
             "work_items_deleted": report.work_items,
             "login_throttles_deleted": report.login_throttles,
+            "invitations_deleted": report.invitations,
+            "password_resets_deleted": report.password_resets,
+            "passkey_challenges_deleted": report.passkey_challenges,
         },
     )
 
 
 def purge_dead_records(session: Session, *, now: dt.datetime) -> HousekeepingReport:
     """Delete setup tokens expired, used or revoked more than a day before ``now``; web
-    sessions past their expiry, or revoked more than a day ago; done work items completed more
-    than 30 days ago. Workspace-independent; flushes, never commits."""
+    sessions past their expiry, or revoked more than a day ago; invitation and password reset
+    links expired, used or revoked more than a day ago; passkey challenges past their expiry;
+    done work items completed more than 30 days ago. Workspace-independent; flushes, never
+    commits."""
     cutoff = now - DEAD_RECORD_GRACE
     setup_tokens = session.execute(
         delete(SetupToken)
@@ -150,7 +159,37 @@ def purge_dead_records(session: Session, *, now: dt.datetime) -> HousekeepingRep
         .where(or_(WebSession.expires_at < now, WebSession.revoked_at < cutoff))
         .execution_options(synchronize_session=False)
     )
+    invitations = session.execute(
+        delete(Invitation)
+        .where(
+            or_(
+                Invitation.expires_at < cutoff,
+                Invitation.accepted_at < cutoff,
+                Invitation.revoked_at < cutoff,
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    password_resets = session.execute(
+        delete(PasswordReset)
+        .where(
+            or_(
+                PasswordReset.expires_at < cutoff,
+                PasswordReset.used_at < cutoff,
+                PasswordReset.revoked_at < cutoff,
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    passkey_challenges = session.execute(
+        delete(PasskeyChallenge)
+        .where(PasskeyChallenge.expires_at < now)
+        .execution_options(synchronize_session=False)
+    )
     return HousekeepingReport(
+        invitations=rowcount(invitations),
+        password_resets=rowcount(password_resets),
+        passkey_challenges=rowcount(passkey_challenges),
         setup_tokens=rowcount(setup_tokens),
         web_sessions=rowcount(web_sessions),
         work_items=delete_finished_work(session, completed_before=now - FINISHED_WORK_KEPT),

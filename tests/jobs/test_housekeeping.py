@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hushdesk.identity.models import SetupToken, User, WebSession
+from hushdesk.identity.models import Invitation, PasswordReset, SetupToken, User, WebSession
+from hushdesk.identity.passkeys import PasskeyChallenge
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.infra.jobs.models import WorkItem
 from hushdesk.infra.jobs.queue import JobQueue, Outcome
@@ -116,3 +117,53 @@ def test_the_application_queue_keeps_sqlite_messages_in_the_data_folder(
         queue.ping()
     finally:
         queue.close()
+
+
+def test_housekeeping_deletes_dead_links_and_passkey_challenges(
+    queue: JobQueue, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    register_tasks(queue)
+    now = clock()
+    with unit_of_work(sessions) as session:
+        workspace = do_create_workspace(session, name="Acme", region=Region.EU)
+        user = User(email="a@example.com", display_name="A", password_hash="x")
+        session.add(user)
+        session.flush()
+        links = {
+            "live": {"expires_at": now + HOUR},
+            "expired-long-ago": {"expires_at": now - DAYS_2},
+            "revoked-just-now": {"expires_at": now + HOUR, "revoked_at": now - HOUR},
+            "revoked-long-ago": {"expires_at": now + HOUR, "revoked_at": now - DAYS_2},
+        }
+        for name, fields in links.items():
+            session.add(
+                Invitation(
+                    workspace_id=workspace.id,
+                    email=f"{name}@example.com",
+                    role="support",
+                    agent_ids=[],
+                    token_hash=name.ljust(64, "0"),
+                    **fields,
+                )
+            )
+            session.add(
+                PasswordReset(
+                    workspace_id=workspace.id, user_id=user.id, token_hash=name.ljust(64, "0"), **fields
+                )
+            )
+        session.add(
+            PasskeyChallenge(purpose="sign_in", challenge=b"old", expires_at=now - dt.timedelta(minutes=1))
+        )
+        session.add(
+            PasskeyChallenge(purpose="sign_in", challenge=b"new", expires_at=now + dt.timedelta(minutes=4))
+        )
+    queue.tick()
+    with unit_of_work(sessions) as session:
+        item = session.scalars(select(WorkItem.id).where(WorkItem.kind == HOUSEKEEPING)).one()
+    assert queue.run_work_item(item).outcome is Outcome.DONE
+    with unit_of_work(sessions) as session:
+        invitations = {row.rstrip("0") for row in session.scalars(select(Invitation.token_hash))}
+        resets = {row.rstrip("0") for row in session.scalars(select(PasswordReset.token_hash))}
+        challenges = set(session.scalars(select(PasskeyChallenge.challenge)))
+    assert invitations == resets == {"live", "revoked-just-now"}
+    assert challenges == {b"new"}

@@ -45,8 +45,9 @@ def do_set_policy(
     session: Session, *, workspace: Workspace, policy: SecurityPolicy
 ) -> dict[str, tuple[object, object]]:
     """Apply ``policy`` to ``workspace`` and return what changed as {field: (before, after)}.
-    Live sessions follow the new timeouts at their next request. The caller records the audit
-    event. Flushes; never commits."""
+    Shorter timeouts end live sessions at their next request; a longer absolute timeout applies
+    to sessions started afterwards (a session's expiry is fixed when it starts). The caller
+    records the audit event. Flushes; never commits."""
     before = SecurityPolicy.of(workspace)
     changes: dict[str, tuple[object, object]] = {}
     for field in ("mfa_required", "session_idle_minutes", "session_absolute_minutes"):
