@@ -47,7 +47,7 @@ def sign_in_with_totp(page: Page, base_url: str, *, email: str, password: str, a
     page.goto(f"{base_url}/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(f"{base_url}/login/verify")
     page.get_by_label("Code from your authenticator app").fill(app.next_code())
     page.get_by_role("button", name="Verify").click()
