@@ -17,13 +17,13 @@ from starlette.middleware import Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hushdesk import __version__
+from hushdesk.api import v1 as api_v1
 from hushdesk.bootstrap import build_keyring, encrypted_sessions
 from hushdesk.crypto.keyring import Keyring
 from hushdesk.infra.db.engine import create_db_engine, read_only
 from hushdesk.infra.jobs.runner import EmbeddedWorker
 from hushdesk.settings import Settings
 from hushdesk.tasks import build_job_queue
-from hushdesk.api import v1 as api_v1
 from hushdesk.web import (
     account_pages,
     agent_pages,
@@ -32,6 +32,7 @@ from hushdesk.web import (
     auth_pages,
     dashboard,
     health,
+    link_pages,
     mfa_pages,
     passkey_pages,
     setup_pages,
@@ -99,6 +100,7 @@ def create_app(
         account_pages,
         dashboard,
         team_pages,
+        link_pages,
         agent_pages,
         api_key_pages,
         audit_pages,

@@ -1,0 +1,48 @@
+"""Audit events for the team and link pages: the recorder their identity services take, and
+the event for a change to a member's agent assignments."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hushdesk.audit.models import ActorKind
+from hushdesk.audit.service import do_record_event
+from hushdesk.identity.mfa import RecordEvent
+from hushdesk.identity.models import Membership
+
+
+def recorder(db: Session) -> RecordEvent:
+    return functools.partial(do_record_event, db, actor_kind=ActorKind.USER)
+
+
+def record_assignments(
+    db: Session,
+    *,
+    actor_id: uuid.UUID,
+    membership: Membership,
+    added: Iterable[uuid.UUID],
+    removed: Iterable[uuid.UUID],
+) -> None:
+    added, removed = sorted(added), sorted(removed)
+    if not added and not removed:
+        return
+    data: dict[str, Any] = {"user_id": str(membership.user_id), "added": len(added), "removed": len(removed)}
+    # Ids only while they fit comfortably in an event (a few dozen); counts always.
+    for key, ids in (("added_ids", added), ("removed_ids", removed)):
+        if 0 < len(ids) <= 20:
+            data[key] = ",".join(str(agent_id) for agent_id in ids)
+    do_record_event(
+        db,
+        workspace_id=membership.workspace_id,
+        actor_kind=ActorKind.USER,
+        actor_id=str(actor_id),
+        action="assignment.changed",
+        target_kind="membership",
+        target_id=str(membership.id),
+        data=data,
+    )
