@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hushdesk.identity.members import check_may_grant
+from hushdesk.identity.members import check_may_grant, issuer_may_still_act
 from hushdesk.identity.mfa import RecordEvent
 from hushdesk.identity.models import Invitation, Membership, Role, User
 from hushdesk.identity.passwords import check_password_policy, hash_password, verify_password
@@ -316,6 +316,16 @@ def _join(
     session: Session, invitation: Invitation, user: User, *, created_account: bool, record: RecordEvent
 ) -> AcceptedInvitation:
     role = _role_of(invitation)
+    # The inviter's authority as it is now: an invitation from someone since demoted or removed
+    # grants nothing (their links are revoked then too; this is the backstop).
+    if not issuer_may_still_act(
+        session,
+        issuer_id=invitation.invited_by_id,
+        workspace_id=invitation.workspace_id,
+        target_role=None,
+        granting=role,
+    ):
+        raise InvitationUnavailable()
     membership = Membership(workspace_id=invitation.workspace_id, user_id=user.id, role=role.value)
     session.add(membership)
     invitation.accepted_at = utcnow()

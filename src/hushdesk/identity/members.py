@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from hushdesk.identity.api_keys import do_revoke_keys_created_by
 from hushdesk.identity.login import second_factor_exists
 from hushdesk.identity.mfa import RecordEvent
-from hushdesk.identity.models import Membership, PasswordReset, Role, User
+from hushdesk.identity.models import Invitation, Membership, PasswordReset, Role, User
 from hushdesk.identity.permissions import ROLE_PERMISSIONS, Permission
 from hushdesk.identity.principal import Principal
 from hushdesk.identity.sessions import do_end_sessions_in_workspace
@@ -221,9 +221,12 @@ def do_change_role(
     target.role = role.value
     session.flush()
     ended = do_end_sessions_in_workspace(session, user_id=target.user_id, workspace_id=target.workspace_id)
+    # A reset link issued for them under their old role must not open their new one.
+    _revoke_resets_for(session, user_id=target.user_id, workspace_id=target.workspace_id)
     revoked = 0
     if role_is_lowered(previous, role.value):
         revoked = do_revoke_keys_created_by(session, user_id=target.user_id, workspace_id=target.workspace_id)
+        do_revoke_links_issued_by(session, user_id=target.user_id, workspace_id=target.workspace_id)
     record(
         workspace_id=target.workspace_id,
         actor_id=str(principal.id),
@@ -258,17 +261,8 @@ def do_remove_member(
     user_id, workspace_id, role = target.user_id, target.workspace_id, target.role
     ended = do_end_sessions_in_workspace(session, user_id=user_id, workspace_id=workspace_id)
     revoked = do_revoke_keys_created_by(session, user_id=user_id, workspace_id=workspace_id)
-    session.execute(
-        update(PasswordReset)
-        .where(
-            PasswordReset.user_id == user_id,
-            PasswordReset.workspace_id == workspace_id,
-            PasswordReset.used_at.is_(None),
-            PasswordReset.revoked_at.is_(None),
-        )
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    _revoke_resets_for(session, user_id=user_id, workspace_id=workspace_id)
+    do_revoke_links_issued_by(session, user_id=user_id, workspace_id=workspace_id)
     session.delete(target)
     session.flush()
     remaining = session.scalar(
@@ -297,4 +291,73 @@ def do_remove_member(
         sessions_ended=ended,
         keys_revoked=revoked,
         account_deleted=account_deleted,
+    )
+
+
+def do_revoke_links_issued_by(session: Session, *, user_id: uuid.UUID, workspace_id: uuid.UUID) -> int:
+    """Revoke the live invitations and password reset links that ``user_id`` issued in
+    ``workspace_id`` (their role was lowered or they were removed: what they handed out under
+    their old role must not outlive it, as their API keys do not). Returns how many. Flushes;
+    never commits."""
+    now = utcnow()
+    invitations = session.execute(
+        update(Invitation)
+        .where(
+            Invitation.invited_by_id == user_id,
+            Invitation.workspace_id == workspace_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    resets = session.execute(
+        update(PasswordReset)
+        .where(
+            PasswordReset.issued_by_id == user_id,
+            PasswordReset.workspace_id == workspace_id,
+            PasswordReset.used_at.is_(None),
+            PasswordReset.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(invitations, "rowcount", 0) or 0) + int(getattr(resets, "rowcount", 0) or 0)
+
+
+def issuer_may_still_act(
+    session: Session,
+    *,
+    issuer_id: uuid.UUID | None,
+    workspace_id: uuid.UUID,
+    target_role: str | None,
+    granting: Role | None,
+) -> bool:
+    """Whether the member who issued a link may, as their role is now, still act on a member of
+    ``target_role`` (a reset) or grant ``granting`` (an invitation): they are still a member
+    who holds ``member:manage``, and only an owner acts on or grants the owner role."""
+    if issuer_id is None:
+        return False
+    role = session.scalar(
+        select(Membership.role).where(
+            Membership.user_id == issuer_id, Membership.workspace_id == workspace_id
+        )
+    )
+    if role is None or Permission.MEMBER_MANAGE not in permissions_of(role):
+        return False
+    touches_owner = target_role == Role.OWNER.value or granting is Role.OWNER
+    return role == Role.OWNER.value or not touches_owner
+
+
+def _revoke_resets_for(session: Session, *, user_id: uuid.UUID, workspace_id: uuid.UUID) -> None:
+    session.execute(
+        update(PasswordReset)
+        .where(
+            PasswordReset.user_id == user_id,
+            PasswordReset.workspace_id == workspace_id,
+            PasswordReset.used_at.is_(None),
+            PasswordReset.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
     )

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from hushdesk.identity.members import LockedChange, OwnMembershipRefused, check_authority, lock_for_change
+from hushdesk.identity.members import (
+    LockedChange,
+    OwnMembershipRefused,
+    check_authority,
+    issuer_may_still_act,
+    lock_for_change,
+)
 from hushdesk.identity.mfa import RecordEvent
 from hushdesk.identity.models import Membership, PasswordReset, User, WebSession
 from hushdesk.identity.passwords import check_password_policy, hash_password, verify_password
@@ -114,9 +120,11 @@ def do_issue_password_reset(
 
 def access_password_reset(session: Session, token: str, *, for_update: bool = False) -> PasswordReset:
     """The live reset link the secret names. Raises ``ResetUnavailable`` for an unknown,
-    expired, used or revoked one, and for a person who has since left the issuing workspace or
-    joined another. ``for_update`` row-locks it (PostgreSQL; SQLite writers hold the write
-    lock), so two uses queue and the second finds it used."""
+    expired, used or revoked one, for a person who has since left the issuing workspace or
+    joined another, and when its issuer could no longer issue it (left, demoted, or the person
+    has since become an owner and the issuer is not one). ``for_update`` row-locks it
+    (PostgreSQL; SQLite writers hold the write lock), so two uses queue and the second finds it
+    used."""
     query = select(PasswordReset).where(PasswordReset.token_hash == token_digest(token))
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
@@ -128,12 +136,24 @@ def access_password_reset(session: Session, token: str, *, for_update: bool = Fa
         or reset.expires_at <= utcnow()
     ):
         raise ResetUnavailable()
-    member = session.scalar(
-        select(Membership.id).where(
+    target_role = session.scalar(
+        select(Membership.role).where(
             Membership.user_id == reset.user_id, Membership.workspace_id == reset.workspace_id
         )
     )
-    if member is None or _belongs_elsewhere(session, user_id=reset.user_id, workspace_id=reset.workspace_id):
+    if target_role is None or _belongs_elsewhere(
+        session, user_id=reset.user_id, workspace_id=reset.workspace_id
+    ):
+        raise ResetUnavailable()
+    # The issuer's authority is checked again as it is now: a link issued by an admin for a
+    # manager who has since become an owner, or by someone since demoted, opens nothing.
+    if not issuer_may_still_act(
+        session,
+        issuer_id=reset.issued_by_id,
+        workspace_id=reset.workspace_id,
+        target_role=target_role,
+        granting=None,
+    ):
         raise ResetUnavailable()
     return reset
 
