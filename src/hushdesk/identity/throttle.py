@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hushdesk.identity.models import LoginThrottle
+from hushdesk.identity.models import LoginThrottle, User
 from hushdesk.infra.db.base import utcnow
 
 
@@ -62,16 +62,27 @@ def delay_for(rule: ThrottleRule, failures: int) -> dt.timedelta:
 
 
 def retry_after(
-    session: Session, *, email: str, address: str, now: dt.datetime | None = None
+    session: Session, *, email: str, address: str, now: dt.datetime | None = None, lock: bool = False
 ) -> dt.timedelta:
-    """How long this attempt must still wait (zero: go ahead)."""
-    return _wait(session, _keys(email, address), now=now)
+    """How long this attempt must still wait (zero: go ahead). ``lock=True`` row-locks the
+    (account, address) record until the transaction ends (PostgreSQL; SQLite writers are
+    serialised already), so that concurrent attempts are counted one after another instead of
+    all passing the same check."""
+    keys = _keys(email, address)
+    if lock:
+        session.get(LoginThrottle, keys[0][1], with_for_update=True, populate_existing=True)
+    return _wait(session, keys, now=now)
 
 
 def second_factor_retry_after(
     session: Session, *, user_id: uuid.UUID, now: dt.datetime | None = None
 ) -> dt.timedelta:
-    """How long the account's next second-factor attempt must still wait (zero: go ahead)."""
+    """How long the account's next second-factor attempt must still wait (zero: go ahead).
+
+    Locks the account's row until the transaction ends, before reading the count: concurrent
+    guesses for one account then run one after another, each seeing the failures before it,
+    instead of all passing the same check (PostgreSQL; SQLite writers are serialised already)."""
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
     return _wait(session, [_second_factor_key(user_id)], now=now)
 
 

@@ -60,7 +60,7 @@ def login_submit(
 ) -> Response:
     check_same_origin(request)
     address = request.client.host if request.client else "unknown"
-    wait = retry_after(db, email=email, address=address)
+    wait = retry_after(db, email=email, address=address, lock=True)
     if wait > dt.timedelta(0):
         seconds = math.ceil(wait.total_seconds())
         return templates.TemplateResponse(

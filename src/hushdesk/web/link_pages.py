@@ -97,7 +97,7 @@ def _join_existing_account(
     """Accept for the account that has the invited address, or the form again (wrong password,
     throttled like a sign-in)."""
     address = _address(request)
-    wait = retry_after(db, email=email, address=address)
+    wait = retry_after(db, email=email, address=address, lock=True)
     if wait > dt.timedelta(0):
         seconds = math.ceil(wait.total_seconds())
         problem = RateLimited(f"Too many attempts. Try again in {seconds} seconds.")
@@ -201,7 +201,7 @@ def password_submit(
     check_csrf(request, csrf_token)
     address = _address(request)
     email = user.user.email
-    wait = retry_after(db, email=email, address=address)
+    wait = retry_after(db, email=email, address=address, lock=True)
     if wait > dt.timedelta(0):
         seconds = math.ceil(wait.total_seconds())
         problem = f"Too many attempts. Try again in {seconds} seconds."
