@@ -58,7 +58,7 @@ def test_parallel_second_factor_guesses_are_checked_one_at_a_time(
             data={"csrf_token": csrf, "code": f"{guess:06d}", "method": "totp"},
             headers={"accept": "text/html"},
         )
-        return response.status_code
+        return int(response.status_code)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         statuses = sorted(pool.map(attempt, range(100000, 100008)))
