@@ -17,6 +17,7 @@ from hushdesk.agents.models import Agent, AgentAssignment
 from hushdesk.identity.models import Membership
 from hushdesk.identity.principal import Principal
 from hushdesk.infra.errors import NotFound, ValidationFailed
+from hushdesk.infra.text import has_control_characters
 
 
 def _visible_agents(principal: Principal) -> Select[Agent]:
@@ -51,6 +52,8 @@ def check_agent_name(name: str) -> str:
     clean = " ".join(name.split())
     if not 1 <= len(clean) <= 120:
         raise ValidationFailed("Give the agent a name of 1 to 120 characters.")
+    if has_control_characters(clean):
+        raise ValidationFailed("An agent's name may not contain control characters.")
     return clean
 
 

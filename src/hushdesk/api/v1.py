@@ -131,7 +131,7 @@ def get_audit_events(
     db: DbSession,
     principal: Annotated[Principal, api_requires(Permission.AUDIT_READ)],
     limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = DEFAULT_AUDIT_PAGE,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> AuditEventPage:
     """The workspace chain's events, newest first, ``limit`` at a time; ``before_seq`` pages
     back to older ones."""

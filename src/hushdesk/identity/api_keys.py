@@ -140,7 +140,7 @@ def check_key_name(name: str) -> str:
     clean_name = " ".join(name.split())
     if not 1 <= len(clean_name) <= MAX_NAME_LENGTH:
         raise ValidationFailed(f"Give the key a name of 1 to {MAX_NAME_LENGTH} characters.")
-    if any(unicodedata.category(character).startswith("C") for character in clean_name):
+    if any(unicodedata.category(character).startswith("C") for character in clean_name):  # Cc and Cf alike
         raise ValidationFailed("A key's name may not contain control characters.")
     return clean_name
 

@@ -34,6 +34,7 @@ from hushdesk.identity.setup import normalise_email
 from hushdesk.identity.tokens import new_token, token_digest
 from hushdesk.infra.db.base import utcnow
 from hushdesk.infra.errors import Conflict, Gone, HushdeskError, NotFound, PermissionDenied, ValidationFailed
+from hushdesk.infra.text import has_control_characters
 from hushdesk.workspaces.models import Workspace
 
 INVITATION_LIFETIME = dt.timedelta(hours=72)
@@ -97,15 +98,17 @@ class AcceptedInvitation:
 def check_invitation_email(email: str) -> str:
     """The address, normalised. Raises ``ValidationFailed`` for one that is not an address."""
     clean = normalise_email(email)
-    if len(clean) > 254 or not _EMAIL.match(clean):
+    if len(clean) > 254 or not _EMAIL.match(clean) or has_control_characters(clean):
         raise ValidationFailed("Enter the email address of the person to invite.")
     return clean
 
 
 def check_display_name(name: str) -> str:
     clean = " ".join(name.split())
-    if not 1 <= len(clean) <= MAX_DISPLAY_NAME:
-        raise ValidationFailed(f"Enter your name (1 to {MAX_DISPLAY_NAME} characters).")
+    if not 1 <= len(clean) <= MAX_DISPLAY_NAME or has_control_characters(clean):
+        raise ValidationFailed(
+            f"Enter your name (1 to {MAX_DISPLAY_NAME} characters, no control characters)."
+        )
     return clean
 
 

@@ -61,6 +61,7 @@ from hushdesk.identity.mfa import RecordEvent
 from hushdesk.identity.models import Membership, User
 from hushdesk.infra.db.base import Base, CreatedAt, UUIDPrimaryKey, utcnow
 from hushdesk.infra.errors import NotFound, ValidationFailed
+from hushdesk.infra.text import has_control_characters
 
 CHALLENGE_LIFETIME = dt.timedelta(minutes=5)
 RP_NAME = "Hushdesk"
@@ -402,6 +403,8 @@ def check_passkey_name(name: str) -> str:
     label = " ".join(name.split())
     if len(label) > MAX_NAME_LENGTH:
         raise ValidationFailed(f"Use at most {MAX_NAME_LENGTH} characters for the passkey's name.")
+    if has_control_characters(label):
+        raise ValidationFailed("A passkey's name may not contain control characters.")
     return label or DEFAULT_NAME
 
 

@@ -23,6 +23,7 @@ from hushdesk.identity.sessions import (
     do_start_session,
 )
 from hushdesk.identity.throttle import do_record_failure, do_record_success, retry_after
+from hushdesk.infra.text import without_control_characters
 from hushdesk.web.authz import PUBLIC, Stage, requires
 from hushdesk.web.deps import (
     CurrentUser,
@@ -59,6 +60,9 @@ def login_submit(
     password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)],
 ) -> Response:
     check_same_origin(request)
+    # No stored address holds a control character; replaced, the lookup simply finds nobody
+    # (PostgreSQL would refuse a NUL in the query outright).
+    email = without_control_characters(email)
     address = request.client.host if request.client else "unknown"
     wait = retry_after(db, email=email, address=address, lock=True)
     if wait > dt.timedelta(0):

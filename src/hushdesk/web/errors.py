@@ -6,11 +6,13 @@ public message, plus the correlation id (the request id) for unexpected errors.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Scope
@@ -27,6 +29,8 @@ from hushdesk.infra.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+
+log = logging.getLogger(__name__)
 
 _STATUS_ERRORS: dict[int, type[HushdeskError]] = {
     400: BadRequest,
@@ -100,7 +104,15 @@ def install_error_handlers(app: FastAPI, renderer: ErrorRenderer) -> None:
             return renderer.render(request.scope, BadRequest("The request body is not valid JSON."))
         return renderer.render(request.scope, ValidationFailed(fields=problems))
 
+    async def on_data_error(request: Request, exc: Exception) -> Response:
+        # The database refused a value a client sent (PostgreSQL refuses NUL in text, an
+        # out-of-range number). The services check what they can first; this is the backstop
+        # that keeps it a 4xx. The transaction has been rolled back: nothing changed.
+        log.warning("database refused a value", extra={"error": type(exc).__name__})
+        return renderer.render(request.scope, ValidationFailed("Some of what was sent cannot be stored."))
+
     app.add_exception_handler(HushdeskError, on_hushdesk_error)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(RequestValidationError, on_validation_error)
 

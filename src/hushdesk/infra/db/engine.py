@@ -37,6 +37,9 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
             max_overflow=pool_size,
             pool_pre_ping=True,
             pool_recycle=1800,
+            # Statement parameters never reach logs or error messages: they hold names, emails
+            # and sealed values.
+            hide_parameters=True,
         )
         _postgres_read_only(engine)
         return engine
@@ -50,6 +53,7 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        hide_parameters=True,
     )
 
     @event.listens_for(engine, "connect")
