@@ -31,9 +31,7 @@ Results: printed, and written to bench/results/auth-<time>.json.
 from __future__ import annotations
 
 import argparse
-import base64
 import importlib.metadata
-import re
 import shutil
 import statistics
 import sys
@@ -43,7 +41,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import argon2
 import httpx
@@ -55,9 +52,9 @@ from harness import (
     free_loopback_port,
     machine_facts,
     median,
+    owner_with_second_factor,
     print_table,
     running,
-    setup_link_of,
     write_result,
 )
 from http_load import WRK_REPORT_LUA, Run, Target, run_wrk
@@ -68,7 +65,6 @@ from hushdesk.identity.models import LoginThrottle, User
 from hushdesk.identity.passwords import hash_password, verify_password
 from hushdesk.identity.permissions import Permission
 from hushdesk.identity.sessions import access_session
-from hushdesk.identity.totp import hotp_code, totp_step
 from hushdesk.infra.db.engine import create_db_engine, read_only
 from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
 from hushdesk.settings import Settings
@@ -82,9 +78,6 @@ SESSION_COOKIE = "hushdesk_session"
 SIGNED_IN_ROUTE = "/bench/signed-in"
 HEALTHZ = "GET /healthz (no session)"
 VERIFY_WRONG = "verify_password alone, wrong password"
-_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
-_FACTOR = re.compile(r'name="factor_id" value="([0-9a-f-]+)"')
-_SECRET = re.compile(r'<code id="totp-secret">([A-Z2-7 ]+)</code>')
 
 
 # ---- the server ------------------------------------------------------------------------------
@@ -131,45 +124,6 @@ def serve_command(port: int, workdir: Path) -> list[str]:
         "--workdir",
         str(workdir),
     ]
-
-
-def _found(pattern: re.Pattern[str], page: httpx.Response, what: str) -> str:
-    match = pattern.search(page.text)
-    if match is None:
-        raise RuntimeError(f"no {what} on {page.request.url.path} ({page.status_code})")
-    return match.group(1)
-
-
-def owner_with_second_factor(served: Served) -> str:
-    """First-run setup, then an authenticator app enrolled through /account/security, over
-    HTTP. Returns the session cookie, whose second factor is presented and fresh."""
-    form = {
-        "workspace_name": "Bench Workspace",
-        "region": "eu",
-        "owner_name": "Bench Owner",
-        "owner_email": OWNER_EMAIL,
-        "password": PASSWORD,
-        "password_confirm": PASSWORD,
-    }
-    with httpx.Client(base_url=served.url, headers={"Host": served.host_header}, timeout=30.0) as client:
-        created = client.post(urlsplit(setup_link_of(served)).path, data=form)
-        if created.status_code != 303:
-            raise RuntimeError(f"setup failed: {created.status_code} {created.text[:300]}")
-        security = client.get("/account/security")
-        begun = client.post("/account/totp", data={"csrf_token": _found(_CSRF, security, "CSRF token")})
-        key = _found(_SECRET, begun, "TOTP key").replace(" ", "")
-        secret = base64.b32decode(key + "=" * (-len(key) % 8))
-        confirmed = client.post(
-            "/account/totp/confirm",
-            data={
-                "csrf_token": _found(_CSRF, begun, "CSRF token"),
-                "factor_id": _found(_FACTOR, begun, "factor id"),
-                "code": hotp_code(secret, counter=totp_step(int(time.time()))),
-            },
-        )
-        if confirmed.status_code != 200:
-            raise RuntimeError(f"TOTP confirmation failed: {confirmed.status_code}")
-        return client.cookies[SESSION_COOKIE]
 
 
 # ---- (a) sign-in -------------------------------------------------------------------------------
@@ -468,7 +422,7 @@ def main() -> int:
         workdir = Path(tmp)
         port = free_loopback_port()
         with running("hushdesk-auth", serve_command(port, workdir), port=port, workdir=workdir) as served:
-            cookie = owner_with_second_factor(served)
+            cookie = owner_with_second_factor(served, password=PASSWORD, owner_email=OWNER_EMAIL)
             sign_in_times = measure_sign_in(
                 served, workdir, rounds=arguments.login_rounds, warmup=arguments.login_warmup
             )

@@ -7,6 +7,7 @@ out, whatever happened.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -22,8 +23,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+
+from hushdesk.identity.totp import hotp_code, totp_step
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -229,3 +233,56 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     print(line.format(*("-" * width for width in widths)))
     for row in rows:
         print(line.format(*row))
+
+
+# ---- a signed-in owner -----------------------------------------------------------------------
+
+SESSION_COOKIE = "hushdesk_session"
+_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+_FACTOR = re.compile(r'name="factor_id" value="([0-9a-f-]+)"')
+_SECRET = re.compile(r'<code id="totp-secret">([A-Z2-7 ]+)</code>')
+
+
+def _found(pattern: re.Pattern[str], page: httpx.Response, what: str) -> str:
+    match = pattern.search(page.text)
+    if match is None:
+        raise RuntimeError(f"no {what} on {page.request.url.path} ({page.status_code})")
+    return match.group(1)
+
+
+def owner_with_second_factor(
+    served: Served,
+    *,
+    password: str,
+    workspace_name: str = "Bench Workspace",
+    owner_email: str = "owner@bench.example",
+) -> str:
+    """First-run setup, then an authenticator app enrolled through /account/security, over
+    HTTP. Returns the session cookie, whose second factor is presented and fresh."""
+    form = {
+        "workspace_name": workspace_name,
+        "region": "eu",
+        "owner_name": "Bench Owner",
+        "owner_email": owner_email,
+        "password": password,
+        "password_confirm": password,
+    }
+    with httpx.Client(base_url=served.url, headers={"Host": served.host_header}, timeout=30.0) as client:
+        created = client.post(urlsplit(setup_link_of(served)).path, data=form)
+        if created.status_code != 303:
+            raise RuntimeError(f"setup failed: {created.status_code} {created.text[:300]}")
+        security = client.get("/account/security")
+        begun = client.post("/account/totp", data={"csrf_token": _found(_CSRF, security, "CSRF token")})
+        key = _found(_SECRET, begun, "TOTP key").replace(" ", "")
+        secret = base64.b32decode(key + "=" * (-len(key) % 8))
+        confirmed = client.post(
+            "/account/totp/confirm",
+            data={
+                "csrf_token": _found(_CSRF, begun, "CSRF token"),
+                "factor_id": _found(_FACTOR, begun, "factor id"),
+                "code": hotp_code(secret, counter=totp_step(int(time.time()))),
+            },
+        )
+        if confirmed.status_code != 200:
+            raise RuntimeError(f"TOTP confirmation failed: {confirmed.status_code}")
+        return str(client.cookies[SESSION_COOKIE])

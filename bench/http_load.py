@@ -25,7 +25,6 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -36,9 +35,9 @@ from harness import (
     hushdesk_serve_command,
     machine_facts,
     median,
+    owner_with_second_factor,
     print_table,
     running,
-    setup_link_of,
     write_result,
 )
 
@@ -129,22 +128,10 @@ def run_wrk(target: Target, *, duration_s: int, connections: int, lua_script: Pa
 
 
 def sign_in_owner(served: Served) -> str:
-    """Complete first-run setup over HTTP, as a browser would; return the session cookie."""
-    path = urlsplit(setup_link_of(served)).path
-    form = {
-        "workspace_name": WORKSPACE,
-        "region": "eu",
-        "owner_name": "Bench Owner",
-        "owner_email": "owner@bench.example",
-        "password": PASSWORD,
-        "password_confirm": PASSWORD,
-    }
-    headers = {"Host": served.host_header}
-    with httpx.Client(base_url=served.url, headers=headers, timeout=30.0) as client:
-        created = client.post(path, data=form)
-        if created.status_code != 303 or SESSION_COOKIE not in created.cookies:
-            raise RuntimeError(f"setup failed: {created.status_code} {created.text[:500]}")
-        cookie = created.cookies[SESSION_COOKIE]
+    """First-run setup and the owner's authenticator app over HTTP, as a browser would (owners
+    must have a second factor before anything else); return the session cookie."""
+    cookie = owner_with_second_factor(served, password=PASSWORD, workspace_name=WORKSPACE)
+    with httpx.Client(base_url=served.url, headers={"Host": served.host_header}, timeout=30.0) as client:
         page = client.get("/dashboard", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})
         if page.status_code != 200 or WORKSPACE not in page.text:
             raise RuntimeError(f"the dashboard did not load: {page.status_code}")
