@@ -49,3 +49,14 @@ def test_hashes_are_argon2id_and_verify() -> None:
     assert not verify_password(stored, "correct horse battery stapler")
     assert not verify_password(None, "correct horse battery staple")
     assert not needs_rehash(stored)
+
+
+def test_the_unknown_account_hash_can_be_made_ahead_of_the_first_sign_in() -> None:
+    from hushdesk.identity import passwords
+
+    passwords._dummy_hash.cache_clear()
+    passwords.prepare_unknown_account_hash()
+    assert passwords._dummy_hash.cache_info().currsize == 1
+    before = passwords._dummy_hash.cache_info().hits
+    assert not passwords.verify_password(None, "anything at all here")
+    assert passwords._dummy_hash.cache_info().hits == before + 1

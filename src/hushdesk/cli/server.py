@@ -12,6 +12,7 @@ from hushdesk import __version__
 from hushdesk.app import create_app
 from hushdesk.bootstrap import open_database, prepare_folders, setup_link
 from hushdesk.cli.options import DataDir, KeysDir, fail, load_settings, refuse_unsafe, start_database
+from hushdesk.identity.passwords import prepare_unknown_account_hash
 from hushdesk.infra.logs import configure_logging
 from hushdesk.infra.tls import server_ssl_context_factory
 from hushdesk.settings import production_tradeoffs, unsafe_production_settings
@@ -45,6 +46,7 @@ def serve(
     engine = start_database(settings)
     link = setup_link(settings, engine)
     application = create_app(settings, engine=engine)
+    prepare_unknown_account_hash()
     typer.echo(f"Hushdesk {__version__} serving at {settings.base_url}")
     if link:
         typer.echo(

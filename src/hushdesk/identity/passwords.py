@@ -28,6 +28,12 @@ def _dummy_hash() -> str:
     return _hasher.hash("hushdesk-dummy-password-for-timing")
 
 
+def prepare_unknown_account_hash() -> None:
+    """Make the dummy hash now, so that not even the first sign-in for an unknown account after
+    a start pays for making it (which would tell it apart from a known one by its time)."""
+    _dummy_hash()
+
+
 class WeakPasswordError(ValueError):
     """The password does not meet the policy; the message says why, for the user."""
 
