@@ -375,3 +375,22 @@ def test_enrol_directly_helper_leaves_a_usable_factor(client: TestClient, sqlite
     complete_setup(client, sqlite_engine)
     secret = enrol_totp_directly(client, email=OWNER_EMAIL)
     assert len(secret) == 20
+
+
+def test_a_first_factor_is_added_only_soon_after_signing_in(
+    client: TestClient, sqlite_engine: Engine
+) -> None:
+    complete_setup(client, sqlite_engine)
+    with unit_of_work(app_sessions(client)) as session:
+        session.execute(update(WebSession).values(created_at=utcnow() - dt.timedelta(minutes=31)))
+    page = client.get("/account/security", headers=HTML)
+    assert "Sign in again" in page.text
+    assert "Set up an authenticator app" not in page.text
+    refused = client.post("/account/totp", data={"csrf_token": csrf_from(page.text)}, headers=JSON)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "sign_in_again"
+    passkey = client.post("/account/passkeys/options", headers={**JSON, "x-csrf-token": csrf_from(page.text)})
+    assert passkey.status_code == 403
+    assert passkey.json()["error"]["code"] == "sign_in_again"
+    with unit_of_work(app_sessions(client)) as session:
+        assert session.scalars(select(TotpFactor)).all() == []

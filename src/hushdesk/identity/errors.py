@@ -20,6 +20,14 @@ class MfaEnrolmentRequired(PermissionDenied):
     browser_location = "/account/security"
 
 
+class SignInAgainRequired(PermissionDenied):
+    """A first second factor is set up only soon after signing in with the password: a
+    session found unattended must not be able to add a factor of its own to the account."""
+
+    code = "sign_in_again"
+    default_message = "Sign in again to set up two-step verification: this sign-in is too old."
+
+
 class StepUpRequired(PermissionDenied):
     """A sensitive action, and the second factor was presented too long ago."""
 

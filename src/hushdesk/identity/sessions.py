@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hushdesk.identity.errors import SignInAgainRequired, StepUpRequired
 from hushdesk.identity.login import second_factor_exists
 from hushdesk.identity.models import Membership, Role, User, WebSession
 from hushdesk.identity.principal import Principal, user_principal
@@ -34,6 +35,8 @@ SECOND_FACTOR_WINDOW = dt.timedelta(minutes=10)
 # Sensitive actions (exports, erasure, key rotation, adding an admin, API keys, security policy)
 # need a second factor presented at most this long ago.
 STEP_UP_WINDOW = dt.timedelta(minutes=5)
+# A first second factor may be added this long after signing in, no later.
+ENROLMENT_WINDOW = dt.timedelta(minutes=30)
 # Owners and admins must have a second factor before they can do anything else.
 ROLES_REQUIRING_MFA = frozenset({Role.OWNER, Role.ADMIN})
 # Writing last_seen_at on every request would turn every page view into a write; a minute of
@@ -59,12 +62,28 @@ class SignedIn:
     second_factor_at: dt.datetime | None
     # The user has a confirmed TOTP factor or a passkey.
     has_mfa: bool
+    # When this session was started (by a password, a passkey, setup or an invitation).
+    signed_in_at: dt.datetime
 
     @property
     def must_enrol_mfa(self) -> bool:
         """Owners and admins, and everyone in a workspace that enforces MFA, must set up a
         second factor before anything else."""
         return not self.has_mfa and (self.role in ROLES_REQUIRING_MFA or bool(self.workspace.mfa_required))
+
+    def check_may_add_second_factor(self, now: dt.datetime | None = None) -> None:
+        """Adding a second factor is a way to keep access to the account, so it needs proof
+        that the account's owner is at the keyboard: a second factor presented within the
+        step-up window, or, for the first factor, a sign-in within ``ENROLMENT_WINDOW``.
+        Raises ``StepUpRequired`` or ``SignInAgainRequired``."""
+        if self.has_mfa:
+            if not self.second_factor_is_fresh(now):
+                raise StepUpRequired("/account/security")
+        elif not self.signed_in_recently(now):
+            raise SignInAgainRequired()
+
+    def signed_in_recently(self, now: dt.datetime | None = None) -> bool:
+        return (now or utcnow()) - self.signed_in_at < ENROLMENT_WINDOW
 
     def second_factor_is_fresh(self, now: dt.datetime | None = None) -> bool:
         """Whether a second factor was presented within ``STEP_UP_WINDOW``."""
@@ -189,6 +208,7 @@ def access_session(session: Session, secret: str) -> SignedIn | None:
         awaiting_second_factor=row.awaiting_second_factor,
         second_factor_at=row.second_factor_at,
         has_mfa=bool(mfa),
+        signed_in_at=row.created_at,
     )
 
 

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from hushdesk.audit.models import ActorKind
 from hushdesk.audit.service import do_record_event
-from hushdesk.identity.errors import StepUpRequired
 from hushdesk.identity.mfa import (
     InvalidTotpCode,
     MfaAlreadyEnabled,
@@ -159,11 +158,10 @@ def totp_begin(
     request: Request, db: DbSession, user: CurrentUser, templates: Templates, csrf_token: CsrfField
 ) -> Response:
     """Start setting up an authenticator app: a new secret, shown as a QR code and as text.
-    Someone who already has a second factor must have presented it recently (adding a factor
-    is a way to keep access)."""
+    Adding a factor is a way to keep access, so it needs a recent second factor, or for the
+    first one a recent sign-in (``SignedIn.check_may_add_second_factor``)."""
     check_csrf(request, csrf_token)
-    if user.has_mfa and not user.second_factor_is_fresh():
-        raise StepUpRequired("/account/security")
+    user.check_may_add_second_factor()
     try:
         enrolment = do_begin_totp_enrolment(db, user=user.user, workspace_id=user.workspace.id)
     except MfaAlreadyEnabled as exc:

@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from hushdesk.audit.models import ActorKind
 from hushdesk.audit.service import DataValue, do_record_event
-from hushdesk.identity.errors import StepUpRequired
 from hushdesk.identity.mfa import RecordEvent
 from hushdesk.identity.passkeys import (
     MAX_NAME_LENGTH,
@@ -125,7 +124,7 @@ def registration_options(request: Request, db: DbSession, user: CurrentUser) -> 
     passkey can be their first). Someone who already has one must have presented it recently:
     adding a passkey is a way to keep access to the account."""
     check_csrf_header(request)
-    _require_fresh_second_factor(user)
+    user.check_may_add_second_factor()
     options = do_begin_passkey_registration(db, user=user.user, rp_id=relying_party(request).rp_id)
     return _options(options)
 
@@ -136,7 +135,7 @@ def register(request: Request, db: DbSession, user: CurrentUser, answer: Registr
     the account's first second factor, this session has just presented it: the session is
     complete and its id rotates (new cookie)."""
     check_csrf_header(request)
-    _require_fresh_second_factor(user)
+    user.check_may_add_second_factor()
     rp = relying_party(request)
     try:
         passkey = do_finish_passkey_registration(
@@ -321,11 +320,6 @@ def _completed(request: Request, db: Session, user: SignedIn, *, location: str) 
     response = _json({"redirect": location})
     _set_cookie(request, response, do_complete_second_factor(db, session_id=user.session_id))
     return response
-
-
-def _require_fresh_second_factor(user: SignedIn) -> None:
-    if user.has_mfa and not user.second_factor_is_fresh():
-        raise StepUpRequired("/account/security")
 
 
 def _require_awaiting(user: SignedIn) -> None:
