@@ -10,7 +10,7 @@ from sqlalchemy import Engine, update
 from hushdesk.identity.members import do_change_role
 from hushdesk.identity.models import Invitation, PasswordReset, Role
 from hushdesk.infra.db.uow import unit_of_work
-from hushdesk.web.team_audit import recorder
+from hushdesk.web.audit_trail import recorder
 from tests.api import principal_of
 from tests.web.helpers import (
     OWNER_EMAIL,

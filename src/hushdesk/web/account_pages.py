@@ -10,8 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hushdesk.audit.models import ActorKind
-from hushdesk.audit.service import DataValue, do_record_event
+from hushdesk.audit.service import DataValue
 from hushdesk.identity.models import WebSession
 from hushdesk.identity.permissions import Permission
 from hushdesk.identity.policy import SecurityPolicy, check_policy, do_set_policy
@@ -25,6 +24,7 @@ from hushdesk.identity.sessions import (
 )
 from hushdesk.infra.db.base import utcnow
 from hushdesk.infra.errors import NotFound, ValidationFailed
+from hushdesk.web.audit_trail import record_user_event
 from hushdesk.web.authz import requires
 from hushdesk.web.deps import CurrentUser, DbSession, Templates
 from hushdesk.web.origin import check_csrf
@@ -52,7 +52,9 @@ def end_session(
     if session_id not in {row.id for row in _live_sessions(db, user)}:
         raise NotFound()
     do_end_session(db, session_id=session_id)
-    _record(db, user, "session.revoke", target_kind="web_session", target_id=str(session_id), data={})
+    record_user_event(
+        db, user, "session.revoke", target_kind="web_session", target_id=str(session_id), data={}
+    )
     location = "/login" if session_id == user.session_id else "/account/sessions"
     return RedirectResponse(location, status_code=303)
 
@@ -93,7 +95,7 @@ def policy_submit(
         for field, (old, new) in changes.items():
             data[f"{field}_from"] = _value(old)
             data[f"{field}_to"] = _value(new)
-        _record(
+        record_user_event(
             db,
             user,
             "settings.security_changed",
@@ -142,18 +144,3 @@ def _policy_form(
 
 def _value(value: object) -> DataValue:
     return value if isinstance(value, bool | int | str) else str(value)
-
-
-def _record(
-    db: Session, user: SignedIn, action: str, *, target_kind: str, target_id: str, data: dict[str, DataValue]
-) -> None:
-    do_record_event(
-        db,
-        workspace_id=user.workspace.id,
-        actor_kind=ActorKind.USER,
-        actor_id=str(user.user.id),
-        action=action,
-        target_kind=target_kind,
-        target_id=target_id,
-        data=data,
-    )

@@ -18,8 +18,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from hushdesk.audit.models import ActorKind
-from hushdesk.audit.service import DataValue, do_record_event
 from hushdesk.identity.api_keys import (
     access_api_key_by_id,
     creator_names,
@@ -33,6 +31,7 @@ from hushdesk.identity.permissions import INTEGRATION_SCOPES, Permission
 from hushdesk.identity.sessions import SignedIn
 from hushdesk.infra.db.base import utcnow
 from hushdesk.infra.errors import ValidationFailed
+from hushdesk.web.audit_trail import record_user_event
 from hushdesk.web.authz import requires
 from hushdesk.web.deps import CurrentUser, DbSession, Templates
 from hushdesk.web.origin import check_csrf
@@ -125,11 +124,12 @@ def create_api_key(
             request, db, user, templates, form=form, problem=problem.public_message, status_code=422
         )
     key = created.key
-    _record(
+    record_user_event(
         db,
         user,
         "api_key.created",
-        key,
+        target_kind="api_key",
+        target_id=str(key.id),
         data={
             "key_id": str(key.id),
             "prefix": key.prefix,
@@ -158,7 +158,14 @@ def revoke_api_key(
     check_csrf(request, csrf_token)
     key = access_api_key_by_id(db, user.principal, key_id)
     if do_revoke_api_key(db, key=key):
-        _record(db, user, "api_key.revoked", key, data={"key_id": str(key.id), "prefix": key.prefix})
+        record_user_event(
+            db,
+            user,
+            "api_key.revoked",
+            target_kind="api_key",
+            target_id=str(key.id),
+            data={"key_id": str(key.id), "prefix": key.prefix},
+        )
     return RedirectResponse(PAGE_PATH, status_code=303)
 
 
@@ -219,17 +226,4 @@ def _render_page(
             "max_days": MAX_LIFETIME_DAYS,
         },
         status_code=status_code,
-    )
-
-
-def _record(db: Session, user: SignedIn, action: str, key: ApiKey, *, data: dict[str, DataValue]) -> None:
-    do_record_event(
-        db,
-        workspace_id=user.workspace.id,
-        actor_kind=ActorKind.USER,
-        actor_id=str(user.user.id),
-        action=action,
-        target_kind="api_key",
-        target_id=str(key.id),
-        data=data,
     )

@@ -8,15 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from hushdesk.audit.models import ActorKind
-from hushdesk.audit.service import DataValue, do_record_event
+from hushdesk.audit.service import do_record_event
 from hushdesk.identity.login import account_has_second_factor, authenticate, first_membership_of
 from hushdesk.identity.passwords import MAX_PASSWORD_LENGTH
 from hushdesk.identity.permissions import Permission
 from hushdesk.identity.sessions import (
-    SignedIn,
     do_end_all_sessions,
     do_end_session,
     do_end_session_by_secret,
@@ -24,16 +22,17 @@ from hushdesk.identity.sessions import (
 )
 from hushdesk.identity.throttle import do_record_failure, do_record_success, retry_after
 from hushdesk.infra.text import without_control_characters
+from hushdesk.web.audit_trail import record_user_event
 from hushdesk.web.authz import PUBLIC, Stage, requires
 from hushdesk.web.deps import (
     CurrentUser,
     DbSession,
     OptionalUser,
     Templates,
-    session_cookie_name,
     session_secret,
 )
 from hushdesk.web.origin import check_csrf, check_same_origin
+from hushdesk.web.request_context import client_address
 from hushdesk.web.session_cookie import clear_session_cookie, set_session_cookie
 
 router = APIRouter()
@@ -63,7 +62,7 @@ def login_submit(
     # No stored address holds a control character; replaced, the lookup simply finds nobody
     # (PostgreSQL would refuse a NUL in the query outright).
     email = without_control_characters(email)
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     wait = retry_after(db, email=email, address=address, lock=True)
     if wait > dt.timedelta(0):
         seconds = math.ceil(wait.total_seconds())
@@ -118,9 +117,7 @@ def login_submit(
         address=address,
     )
     response = RedirectResponse("/login/verify" if awaiting else "/dashboard", status_code=303)
-    set_session_cookie(
-        response, name=session_cookie_name(request), secret=secret, secure=request.url.scheme == "https"
-    )
+    set_session_cookie(request, response, secret)
     return response
 
 
@@ -133,9 +130,9 @@ def logout(
 ) -> Response:
     check_csrf(request, csrf_token)
     do_end_session(db, session_id=user.session_id)
-    _record(db, user, "auth.logout")
+    record_user_event(db, user, "auth.logout")
     response = RedirectResponse("/login", status_code=303)
-    clear_session_cookie(response, name=session_cookie_name(request), secure=request.url.scheme == "https")
+    clear_session_cookie(request, response)
     return response
 
 
@@ -146,20 +143,7 @@ def logout_everywhere(
     """End every session of this account, on every device, this one included."""
     check_csrf(request, csrf_token)
     ended = do_end_all_sessions(db, user_id=user.user.id)
-    _record(db, user, "session.revoke_all", data={"sessions": ended})
+    record_user_event(db, user, "session.revoke_all", data={"sessions": ended})
     response = RedirectResponse("/login", status_code=303)
-    clear_session_cookie(response, name=session_cookie_name(request), secure=request.url.scheme == "https")
+    clear_session_cookie(request, response)
     return response
-
-
-def _record(db: Session, user: SignedIn, action: str, data: dict[str, DataValue] | None = None) -> None:
-    do_record_event(
-        db,
-        workspace_id=user.workspace.id,
-        actor_kind=ActorKind.USER,
-        actor_id=str(user.user.id),
-        action=action,
-        target_kind="user",
-        target_id=str(user.user.id),
-        data=data,
-    )

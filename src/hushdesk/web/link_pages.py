@@ -44,11 +44,12 @@ from hushdesk.identity.principal import user_principal
 from hushdesk.identity.sessions import SignedIn, do_end_session_by_secret, do_start_session
 from hushdesk.identity.throttle import do_record_failure, do_record_success, retry_after
 from hushdesk.infra.errors import HushdeskError, RateLimited, ValidationFailed
+from hushdesk.web.audit_trail import record_assignments, recorder
 from hushdesk.web.authz import PUBLIC, requires
-from hushdesk.web.deps import CurrentUser, DbSession, Templates, session_cookie_name, session_secret
+from hushdesk.web.deps import CurrentUser, DbSession, Templates, session_secret
 from hushdesk.web.origin import check_csrf, check_same_origin
+from hushdesk.web.request_context import client_address
 from hushdesk.web.session_cookie import set_session_cookie
-from hushdesk.web.team_audit import record_assignments, recorder
 
 router = APIRouter()
 
@@ -96,7 +97,7 @@ def _join_existing_account(
 ) -> AcceptedInvitation | Response:
     """Accept for the account that has the invited address, or the form again (wrong password,
     throttled like a sign-in)."""
-    address = _address(request)
+    address = client_address(request)
     wait = retry_after(db, email=email, address=address, lock=True)
     if wait > dt.timedelta(0):
         seconds = math.ceil(wait.total_seconds())
@@ -199,7 +200,7 @@ def password_submit(
     """Change one's own password: other sessions end, this one's id rotates. A wrong current
     password counts as a failed sign-in."""
     check_csrf(request, csrf_token)
-    address = _address(request)
+    address = client_address(request)
     email = user.user.email
     wait = retry_after(db, email=email, address=address, lock=True)
     if wait > dt.timedelta(0):
@@ -227,7 +228,7 @@ def password_submit(
         return _password_page(request, templates, user, str(exc), 422)
     do_record_success(db, email=email, address=address)
     response = RedirectResponse("/account/password?changed=true", status_code=303)
-    _set_cookie(request, response, change.session_secret)
+    set_session_cookie(request, response, change.session_secret)
     return response
 
 
@@ -319,18 +320,8 @@ def _signed_in_as(request: Request, db: Session, accepted: AcceptedInvitation) -
         workspace_id=accepted.membership.workspace_id,
         awaiting_second_factor=awaiting,
         user_agent=request.headers.get("user-agent"),
-        address=_address(request),
+        address=client_address(request),
     )
     response = RedirectResponse("/login/verify" if awaiting else "/dashboard", status_code=303)
-    _set_cookie(request, response, secret)
+    set_session_cookie(request, response, secret)
     return response
-
-
-def _set_cookie(request: Request, response: Response, secret: str) -> None:
-    set_session_cookie(
-        response, name=session_cookie_name(request), secret=secret, secure=request.url.scheme == "https"
-    )
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"

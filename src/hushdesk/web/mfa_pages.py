@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import math
 import uuid
 from typing import Annotated, Literal
@@ -20,12 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from hushdesk.audit.models import ActorKind
-from hushdesk.audit.service import do_record_event
 from hushdesk.identity.mfa import (
     InvalidTotpCode,
     MfaAlreadyEnabled,
-    RecordEvent,
     do_begin_totp_enrolment,
     do_confirm_totp,
     do_regenerate_recovery_codes,
@@ -44,9 +40,11 @@ from hushdesk.identity.throttle import (
     second_factor_retry_after,
 )
 from hushdesk.identity.totp import secret_to_base32
+from hushdesk.web.audit_trail import record_user_event, recorder
 from hushdesk.web.authz import Stage, requires
-from hushdesk.web.deps import CurrentUser, DbSession, Templates, session_cookie_name
+from hushdesk.web.deps import CurrentUser, DbSession, Templates
 from hushdesk.web.origin import check_csrf
+from hushdesk.web.request_context import client_address
 from hushdesk.web.session_cookie import set_session_cookie
 
 router = APIRouter()
@@ -95,7 +93,7 @@ def verify_submit(
     problem = _check_second_factor(request, db, user, method=method, code=code)
     if problem is not None:
         return problem.render(request, db, templates, user, "verify.html")
-    _record(db, user, "auth.login", data={"address": _address(request), "method": method})
+    record_user_event(db, user, "auth.login", data={"address": client_address(request), "method": method})
     return _completed(request, db, user, location="/dashboard")
 
 
@@ -133,7 +131,7 @@ def step_up_submit(
     problem = _check_second_factor(request, db, user, method=method, code=code)
     if problem is not None:
         return problem.render(request, db, templates, user, "step_up.html", next_path=target)
-    _record(db, user, "auth.step_up", data={"method": method})
+    record_user_event(db, user, "auth.step_up", data={"method": method})
     return _completed(request, db, user, location=target)
 
 
@@ -197,9 +195,7 @@ def totp_confirm(
     counts as the second factor of this session, whose id rotates."""
     check_csrf(request, csrf_token)
     try:
-        codes = do_confirm_totp(
-            db, user_id=user.user.id, factor_id=factor_id, code=code, record=_recorder(db)
-        )
+        codes = do_confirm_totp(db, user_id=user.user.id, factor_id=factor_id, code=code, record=recorder(db))
     except InvalidTotpCode as exc:
         return _security_page(request, db, templates, user, problem=exc.public_message, status_code=422)
     secret = do_complete_second_factor(db, session_id=user.session_id)
@@ -208,14 +204,14 @@ def totp_confirm(
     response = templates.TemplateResponse(
         request, "recovery_codes.html", {"user": rotated, "codes": codes, "fresh_setup": True}
     )
-    _set_cookie(request, response, secret)
+    set_session_cookie(request, response, secret)
     return response
 
 
 @router.post("/account/totp/remove", dependencies=[requires(Permission.ACCOUNT_SELF, fresh=True)])
 def totp_remove(request: Request, db: DbSession, user: CurrentUser, csrf_token: CsrfField) -> Response:
     check_csrf(request, csrf_token)
-    do_remove_totp(db, user_id=user.user.id, record=_recorder(db))
+    do_remove_totp(db, user_id=user.user.id, record=recorder(db))
     return RedirectResponse("/account/security", status_code=303)
 
 
@@ -228,7 +224,7 @@ def recovery_codes_regenerate(
     request: Request, db: DbSession, user: CurrentUser, templates: Templates, csrf_token: CsrfField
 ) -> Response:
     check_csrf(request, csrf_token)
-    codes = do_regenerate_recovery_codes(db, user_id=user.user.id, record=_recorder(db))
+    codes = do_regenerate_recovery_codes(db, user_id=user.user.id, record=recorder(db))
     return templates.TemplateResponse(
         request, "recovery_codes.html", {"user": user, "codes": codes, "fresh_setup": False}
     )
@@ -294,10 +290,12 @@ def _check_second_factor(
     if method == "totp":
         ok = verify_totp(db, user_id=user_id, code=code)
     else:
-        ok = use_recovery_code(db, user_id=user_id, code=code, record=_recorder(db))
+        ok = use_recovery_code(db, user_id=user_id, code=code, record=recorder(db))
     if not ok:
         do_record_second_factor_failure(db, user_id=user_id)
-        _record(db, user, "auth.second_factor_failed", data={"address": _address(request), "method": method})
+        record_user_event(
+            db, user, "auth.second_factor_failed", data={"address": client_address(request), "method": method}
+        )
         return _Problem("That code is not right. Try the next one from your app, or a recovery code.", 401)
     do_clear_second_factor_failures(db, user_id=user_id)
     return None
@@ -305,14 +303,8 @@ def _check_second_factor(
 
 def _completed(request: Request, db: Session, user: SignedIn, *, location: str) -> Response:
     response = RedirectResponse(location, status_code=303)
-    _set_cookie(request, response, do_complete_second_factor(db, session_id=user.session_id))
+    set_session_cookie(request, response, do_complete_second_factor(db, session_id=user.session_id))
     return response
-
-
-def _set_cookie(request: Request, response: Response, secret: str) -> None:
-    set_session_cookie(
-        response, name=session_cookie_name(request), secret=secret, secure=request.url.scheme == "https"
-    )
 
 
 def _factor_page(
@@ -360,24 +352,3 @@ def _security_page(
 
 def _grouped(secret: str) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _recorder(db: Session) -> RecordEvent:
-    return functools.partial(do_record_event, db, actor_kind=ActorKind.USER)
-
-
-def _record(db: Session, user: SignedIn, action: str, data: dict[str, str | int | bool | None]) -> None:
-    do_record_event(
-        db,
-        workspace_id=user.workspace.id,
-        actor_kind=ActorKind.USER,
-        actor_id=str(user.user.id),
-        action=action,
-        target_kind="user",
-        target_id=str(user.user.id),
-        data=data,
-    )

@@ -17,7 +17,6 @@ set (behind a proxy), else the request's own scheme and host. The RP ID is its h
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import uuid
 from typing import Annotated, Any, NamedTuple
@@ -29,8 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from hushdesk.audit.models import ActorKind
-from hushdesk.audit.service import DataValue, do_record_event
-from hushdesk.identity.mfa import RecordEvent
+from hushdesk.audit.service import do_record_event
 from hushdesk.identity.passkeys import (
     MAX_NAME_LENGTH,
     PasskeyOptions,
@@ -53,10 +51,12 @@ from hushdesk.identity.sessions import (
 from hushdesk.identity.throttle import do_record_failure, do_record_success, retry_after
 from hushdesk.infra.errors import Conflict, HushdeskError
 from hushdesk.settings import Settings
+from hushdesk.web.audit_trail import record_user_event, recorder
 from hushdesk.web.authz import PUBLIC, Stage, requires
-from hushdesk.web.deps import CurrentUser, DbSession, session_cookie_name, session_secret
+from hushdesk.web.deps import CurrentUser, DbSession, session_secret
 from hushdesk.web.mfa_pages import local_path
 from hushdesk.web.origin import check_csrf, check_same_origin
+from hushdesk.web.request_context import client_address
 from hushdesk.web.session_cookie import set_session_cookie
 
 router = APIRouter()
@@ -147,13 +147,13 @@ def register(request: Request, db: DbSession, user: CurrentUser, answer: Registr
             name=answer.name,
             rp_id=rp.rp_id,
             origin=rp.origin,
-            record=_recorder(db),
+            record=recorder(db),
         )
     except PasskeyVerificationFailed as exc:
         return _refused(exc)
     response = _json({"ok": True, "passkey_id": str(passkey.id), "redirect": "/account/security"})
     if not user.has_mfa:
-        _set_cookie(request, response, do_complete_second_factor(db, session_id=user.session_id))
+        set_session_cookie(request, response, do_complete_second_factor(db, session_id=user.session_id))
     return response
 
 
@@ -170,7 +170,7 @@ def remove(
     """Remove one of the user's passkeys (a form post). Another user's passkey is a 404, as a
     missing one is."""
     check_csrf(request, csrf_token)
-    do_remove_passkey(db, user_id=user.user.id, passkey_id=passkey_id, record=_recorder(db))
+    do_remove_passkey(db, user_id=user.user.id, passkey_id=passkey_id, record=recorder(db))
     return RedirectResponse("/account/security", status_code=303)
 
 
@@ -197,7 +197,7 @@ def sign_in(request: Request, db: DbSession, answer: _Answer) -> Response:
     waiting = _throttled(db, request)
     if waiting is not None:
         return waiting
-    address = _address(request)
+    address = client_address(request)
     rp = relying_party(request)
     try:
         signed_in = do_finish_passkey_sign_in(
@@ -239,7 +239,7 @@ def sign_in(request: Request, db: DbSession, answer: _Answer) -> Response:
         address=address,
     )
     response = _json({"redirect": "/dashboard"})
-    _set_cookie(request, response, secret)
+    set_session_cookie(request, response, secret)
     return response
 
 
@@ -263,7 +263,7 @@ def second_factor(request: Request, db: DbSession, user: CurrentUser, answer: _A
     failed = _check_assertion(request, db, user, PasskeyPurpose.SECOND_FACTOR, answer)
     if failed is not None:
         return failed
-    _record(db, user, "auth.login", {"address": _address(request), "method": "passkey"})
+    record_user_event(db, user, "auth.login", data={"address": client_address(request), "method": "passkey"})
     return _completed(request, db, user, location="/dashboard")
 
 
@@ -280,7 +280,7 @@ def step_up(request: Request, db: DbSession, user: CurrentUser, answer: StepUpAn
     failed = _check_assertion(request, db, user, PasskeyPurpose.STEP_UP, answer)
     if failed is not None:
         return failed
-    _record(db, user, "auth.step_up", {"method": "passkey"})
+    record_user_event(db, user, "auth.step_up", data={"method": "passkey"})
     return _completed(request, db, user, location=local_path(answer.next_path))
 
 
@@ -311,14 +311,19 @@ def _check_assertion(
             origin=rp.origin,
         )
     except PasskeyVerificationFailed as exc:
-        _record(db, user, "auth.second_factor_failed", {"address": _address(request), "method": "passkey"})
+        record_user_event(
+            db,
+            user,
+            "auth.second_factor_failed",
+            data={"address": client_address(request), "method": "passkey"},
+        )
         return _refused(exc)
     return None
 
 
 def _completed(request: Request, db: Session, user: SignedIn, *, location: str) -> Response:
     response = _json({"redirect": location})
-    _set_cookie(request, response, do_complete_second_factor(db, session_id=user.session_id))
+    set_session_cookie(request, response, do_complete_second_factor(db, session_id=user.session_id))
     return response
 
 
@@ -328,7 +333,7 @@ def _require_awaiting(user: SignedIn) -> None:
 
 
 def _throttled(db: Session, request: Request) -> Response | None:
-    wait = retry_after(db, email=THROTTLE_ACCOUNT, address=_address(request))
+    wait = retry_after(db, email=THROTTLE_ACCOUNT, address=client_address(request))
     if wait <= dt.timedelta(0):
         return None
     seconds = math.ceil(wait.total_seconds())
@@ -351,30 +356,3 @@ def _refused(error: HushdeskError) -> Response:
     than raised so that the transaction commits (see the module docstring)."""
     body = {"error": {"code": error.code, "message": error.public_message}}
     return JSONResponse(body, status_code=error.status, headers=_NO_STORE)
-
-
-def _set_cookie(request: Request, response: Response, secret: str) -> None:
-    set_session_cookie(
-        response, name=session_cookie_name(request), secret=secret, secure=request.url.scheme == "https"
-    )
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _recorder(db: Session) -> RecordEvent:
-    return functools.partial(do_record_event, db, actor_kind=ActorKind.USER)
-
-
-def _record(db: Session, user: SignedIn, action: str, data: dict[str, DataValue]) -> None:
-    do_record_event(
-        db,
-        workspace_id=user.workspace.id,
-        actor_kind=ActorKind.USER,
-        actor_id=str(user.user.id),
-        action=action,
-        target_kind="user",
-        target_id=str(user.user.id),
-        data=data,
-    )

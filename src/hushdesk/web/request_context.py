@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hushdesk.infra.logs import request_id_var
@@ -65,3 +66,8 @@ class RequestContextMiddleware:
                 candidate = value.decode("latin-1")
                 return candidate if _SAFE_REQUEST_ID.match(candidate) else None
         return None
+
+
+def client_address(request: Request) -> str:
+    """The client's address (the proxy's, unless it is a trusted one that said whose)."""
+    return request.client.host if request.client else "unknown"

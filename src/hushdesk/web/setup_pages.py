@@ -14,7 +14,7 @@ from hushdesk.identity.sessions import do_start_session
 from hushdesk.identity.setup import SetupUnavailableError, access_setup_token, do_complete_setup
 from hushdesk.infra.errors import Gone
 from hushdesk.web.authz import PUBLIC
-from hushdesk.web.deps import DbSession, Templates, session_cookie_name
+from hushdesk.web.deps import DbSession, Templates
 from hushdesk.web.origin import check_same_origin
 from hushdesk.web.session_cookie import set_session_cookie
 from hushdesk.workspaces.models import Region
@@ -85,9 +85,7 @@ def setup_submit(
     )
     secret = do_start_session(db, user_id=result.owner.id, workspace_id=result.workspace.id)
     response = RedirectResponse("/dashboard", status_code=303)
-    set_session_cookie(
-        response, name=session_cookie_name(request), secret=secret, secure=request.url.scheme == "https"
-    )
+    set_session_cookie(request, response, secret)
     return response
 
 

@@ -39,10 +39,10 @@ from hushdesk.identity.permissions import Permission
 from hushdesk.identity.principal import AGENT_SCOPED_ROLES, Principal
 from hushdesk.identity.sessions import SignedIn
 from hushdesk.infra.errors import Conflict, HushdeskError, PermissionDenied, ValidationFailed
+from hushdesk.web.audit_trail import record_assignments, recorder
 from hushdesk.web.authz import requires
 from hushdesk.web.deps import CurrentUser, DbSession, Templates
 from hushdesk.web.origin import check_csrf
-from hushdesk.web.team_audit import record_assignments, recorder
 
 router = APIRouter()
 
