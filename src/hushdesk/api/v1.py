@@ -16,12 +16,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hushdesk.agents.models import Agent
 from hushdesk.agents.service import access_agent_by_id, list_agents
-from hushdesk.audit.models import AuditEvent, chain_for
+from hushdesk.audit.models import AuditEvent
+from hushdesk.audit.queries import AuditFilter, list_workspace_events
 from hushdesk.identity.permissions import Permission
 from hushdesk.identity.principal import Principal
 from hushdesk.infra.errors import NotFound
@@ -135,23 +134,10 @@ def get_audit_events(
 ) -> AuditEventPage:
     """The workspace chain's events, newest first, ``limit`` at a time; ``before_seq`` pages
     back to older ones."""
-    events = _audit_events(db, principal, limit=limit, before_seq=before_seq)
-    more = len(events) == limit and events[-1].seq > 1
+    page = list_workspace_events(
+        db, workspace_id=principal.workspace_id, filters=AuditFilter(), before=before_seq, limit=limit
+    )
     return AuditEventPage(
-        events=[AuditEventOut.of(event) for event in events],
-        next_before_seq=events[-1].seq if more else None,
+        events=[AuditEventOut.of(event) for event in page.events],
+        next_before_seq=page.next_before,
     )
-
-
-def _audit_events(
-    db: Session, principal: Principal, *, limit: int, before_seq: int | None
-) -> list[AuditEvent]:
-    # The chain and the workspace column both name the principal's workspace: the full
-    # owner chain, so that an event can only ever be read by its own workspace.
-    query = select(AuditEvent).where(
-        AuditEvent.chain == chain_for(principal.workspace_id),
-        AuditEvent.workspace_id == principal.workspace_id,
-    )
-    if before_seq is not None:
-        query = query.where(AuditEvent.seq < before_seq)
-    return list(db.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit)))
