@@ -13,14 +13,12 @@ import datetime as dt
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
-from starlette.routing import BaseRoute
 
 from hushdesk.agents.models import Agent
 from hushdesk.app import create_app
@@ -34,11 +32,12 @@ from hushdesk.infra.db.base import utcnow
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.infra.errors import NotFound
 from hushdesk.schema import metadata
-from hushdesk.web.authz import ApiScopeCheck, PermissionCheck, PublicRoute, requires
+from hushdesk.web.authz import ApiScopeCheck, PublicRoute, requires
 from hushdesk.web.deps import DbSession
 from hushdesk.workspaces.models import Region
 from hushdesk.workspaces.service import do_create_workspace
 from tests.conftest import make_settings
+from tests.security.route_table import declaration_of, flat_routes
 from tests.web.helpers import (
     OWNER_EMAIL,
     add_member,
@@ -53,27 +52,6 @@ from tests.web.helpers import (
 # idle clock of the caller's own session and the last use of the caller's own key.
 _VOLATILE = {("web_session", "last_seen_at"), ("api_key", "last_used_at")}
 _PARAM = re.compile(r"{([a-z_]+)(?::[a-z]+)?}")
-
-
-def _flat_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
-    for route in routes:
-        original = getattr(route, "original_router", None)
-        if original is not None:
-            yield from _flat_routes(original.routes)
-        elif isinstance(route, APIRoute):
-            yield route
-
-
-def _declaration(route: APIRoute) -> object:
-    def calls(dependant: object) -> Iterator[object]:
-        for dependency in getattr(dependant, "dependencies", []):
-            yield dependency.call
-            yield from calls(dependency)
-
-    for call in calls(route.dependant):
-        if isinstance(call, PermissionCheck | ApiScopeCheck | PublicRoute):
-            return call
-    raise AssertionError(f"{sorted(route.methods or ())} {route.path} declares no permission")
 
 
 def _snapshot(engine: Engine) -> str:
@@ -190,9 +168,9 @@ def _run_matrix(client: TestClient, engine: Engine) -> tuple[list[str], list[str
     failures: list[str] = []
     checked: list[str] = []
     unknown: list[str] = []
-    for route in _flat_routes(client.app.routes):  # type: ignore[attr-defined]
+    for route in flat_routes(client.app.routes):  # type: ignore[attr-defined]
         names = _PARAM.findall(route.path)
-        declaration = _declaration(route)
+        declaration = declaration_of(route)
         if not names or isinstance(declaration, PublicRoute):
             continue  # id-less routes, and public links that carry a secret rather than an id
         if any(name not in other for name in names):
