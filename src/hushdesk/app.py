@@ -22,6 +22,7 @@ from hushdesk.bootstrap import build_keyring, encrypted_sessions
 from hushdesk.crypto.keyring import Keyring
 from hushdesk.infra.db.engine import create_db_engine, read_only
 from hushdesk.infra.jobs.runner import EmbeddedWorker
+from hushdesk.infra.ratelimit import RateLimiter
 from hushdesk.settings import Settings
 from hushdesk.tasks import build_job_queue
 from hushdesk.web import (
@@ -87,6 +88,7 @@ def create_app(
     app.state.read_sessions = encrypted_sessions(read_only(engine), keyring)
     app.state.templates = templates
     app.state.jobs = jobs
+    app.state.rate_limiter = RateLimiter.from_url(settings.rate_limit_storage_url.get_secret_value())
     app.state.readiness_checks = {"database": lambda: _ping_database(engine), "jobs": jobs.ping}
 
     install_error_handlers(app, renderer)

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # The contact key store (crypto-shredding). Empty: a SQLite file in the keys folder.
     keystore_url: SecretStr = SecretStr("")
 
+    # Rate limits' counters: "memory://" (one process) or "redis://host:6379/0" (shared by
+    # every process; rediss:// for TLS).
+    rate_limit_storage_url: SecretStr = SecretStr("memory://")
+
     log_level: str = "INFO"
 
     _split = field_validator("trusted_proxies", "allowed_hosts", "outbound_allowed_networks", mode="before")(

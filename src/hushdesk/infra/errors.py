@@ -98,6 +98,11 @@ class RateLimited(HushdeskError):
     status = 429
     default_message = "Too many requests; try again later."
 
+    def __init__(self, public_message: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(public_message)
+        # Seconds until a retry may succeed; sent as the Retry-After header.
+        self.retry_after = retry_after
+
 
 class ServiceUnavailable(HushdeskError):
     code = "unavailable"

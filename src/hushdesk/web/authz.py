@@ -37,6 +37,7 @@ from hushdesk.identity.sessions import SignedIn
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.infra.errors import PermissionDenied, Unauthenticated
 from hushdesk.web.deps import OptionalUser
+from hushdesk.web.rate_limits import API_KEY_REFUSALS, API_KEY_REQUESTS, enforce
 
 
 class Stage(enum.Enum):
@@ -96,7 +97,11 @@ class ApiScopeCheck:
             access = access_api_key(reader, token)
         if access is None:
             raise Unauthenticated("That API key is unknown, expired or revoked.")
+        key_id = str(access.principal.id)
+        enforce(request, API_KEY_REQUESTS, key_id)
         if not access.principal.can(self.permission):
+            # Past the refusal limit the key is slowed down rather than audited again.
+            enforce(request, API_KEY_REFUSALS, key_id)
             _record_denied(request, access, self.permission)
             raise PermissionDenied(f"This key's scopes do not include {self.permission.value}.")
         if access.needs_touch:

@@ -25,6 +25,7 @@ from hushdesk.infra.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
@@ -84,6 +85,8 @@ def install_error_handlers(app: FastAPI, renderer: ErrorRenderer) -> None:
         if exc.browser_location is not None and wants_html(request.scope):
             return RedirectResponse(exc.browser_location, status_code=303)
         response = renderer.render(request.scope, exc)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, Unauthenticated) and request.url.path.startswith("/api/"):
             response.headers["WWW-Authenticate"] = 'Bearer realm="hushdesk"'
         return response

@@ -56,6 +56,7 @@ from hushdesk.web.authz import PUBLIC, Stage, requires
 from hushdesk.web.deps import CurrentUser, DbSession, session_secret
 from hushdesk.web.mfa_pages import local_path
 from hushdesk.web.origin import check_csrf, check_same_origin
+from hushdesk.web.rate_limits import PASSKEY_SIGN_IN_OPTIONS, enforce
 from hushdesk.web.request_context import client_address
 from hushdesk.web.session_cookie import set_session_cookie
 
@@ -180,6 +181,8 @@ def remove(
 @router.post("/login/passkey/options", dependencies=[PUBLIC])
 def sign_in_options(request: Request, db: DbSession) -> Response:
     check_same_origin(request)
+    # Each call writes a challenge row before anyone is known: bounded per address.
+    enforce(request, PASSKEY_SIGN_IN_OPTIONS, client_address(request))
     waiting = _throttled(db, request)
     if waiting is not None:
         return waiting
