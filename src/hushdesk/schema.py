@@ -10,6 +10,7 @@ from hushdesk.crypto import models as crypto_models
 from hushdesk.crypto import reencryption_models
 from hushdesk.identity import mfa as identity_mfa
 from hushdesk.identity import models as identity_models
+from hushdesk.identity import passkey_challenges as identity_passkey_challenges
 from hushdesk.identity import passkeys as identity_passkeys
 from hushdesk.infra.db.base import Base
 from hushdesk.infra.jobs import models as job_models
@@ -26,6 +27,7 @@ __all__ = [
     "crypto_models",
     "identity_mfa",
     "identity_models",
+    "identity_passkey_challenges",
     "identity_passkeys",
     "job_models",
     "mappers",

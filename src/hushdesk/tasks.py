@@ -22,7 +22,7 @@ from hushdesk.crypto.reencrypt import (
     reencrypt_workspace,
 )
 from hushdesk.identity.models import Invitation, PasswordReset, SetupToken, WebSession
-from hushdesk.identity.passkeys import PasskeyChallenge
+from hushdesk.identity.passkey_challenges import PasskeyChallenge
 from hushdesk.identity.throttle import purge_stale
 from hushdesk.infra.jobs.backend import create_job_queue
 from hushdesk.infra.jobs.handlers import Handler, Job, PermanentWorkError

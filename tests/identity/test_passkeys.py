@@ -19,15 +19,17 @@ from sqlalchemy.orm import Session
 from hushdesk.audit.models import ActorKind, AuditEvent
 from hushdesk.audit.service import do_record_event
 from hushdesk.identity.models import Membership, Role, User
-from hushdesk.identity.passkeys import (
+from hushdesk.identity.passkey_challenges import (
     CHALLENGE_LIFETIME,
-    DEFAULT_NAME,
     PasskeyChallenge,
+    PasskeyPurpose,
+    PasskeyVerificationFailed,
+)
+from hushdesk.identity.passkeys import (
+    DEFAULT_NAME,
     PasskeyCredential,
     PasskeyOptions,
-    PasskeyPurpose,
     PasskeySignIn,
-    PasskeyVerificationFailed,
     access_passkey_by_id,
     do_begin_passkey_authentication,
     do_begin_passkey_registration,

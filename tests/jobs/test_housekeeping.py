@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hushdesk.identity.models import Invitation, PasswordReset, SetupToken, User, WebSession
-from hushdesk.identity.passkeys import PasskeyChallenge
+from hushdesk.identity.passkey_challenges import PasskeyChallenge
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.infra.jobs.models import WorkItem
 from hushdesk.infra.jobs.queue import JobQueue, Outcome

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from hushdesk.app import create_app
 from hushdesk.audit.models import AuditEvent
 from hushdesk.identity.models import User, WebSession
-from hushdesk.identity.passkeys import PasskeyChallenge, PasskeyCredential
+from hushdesk.identity.passkey_challenges import PasskeyChallenge
+from hushdesk.identity.passkeys import PasskeyCredential
 from hushdesk.identity.sessions import csrf_token_for
 from hushdesk.identity.tokens import token_digest
 from hushdesk.infra.db.base import utcnow

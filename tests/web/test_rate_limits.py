@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, Select, func, select
 
 from hushdesk.audit.models import AuditEvent
-from hushdesk.identity.passkeys import PasskeyChallenge
+from hushdesk.identity.passkey_challenges import PasskeyChallenge
 from hushdesk.identity.permissions import Permission
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.infra.ratelimit import RateRule

@@ -22,7 +22,6 @@ row id, never by its credential id or key. Services flush, never commit.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import hashlib
 import secrets
 import uuid
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from sqlalchemy import JSON, BigInteger, ForeignKey, LargeBinary, String, delete, select
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from webauthn import (
@@ -59,11 +58,17 @@ from webauthn.helpers.structs import (
 from hushdesk.crypto.columns import EncryptedBytes, EncryptedModel
 from hushdesk.identity.mfa import RecordEvent
 from hushdesk.identity.models import Membership, User
+from hushdesk.identity.passkey_challenges import (
+    CHALLENGE_LIFETIME,
+    PasskeyPurpose,
+    PasskeyVerificationFailed,
+    store_challenge,
+    take_challenge,
+)
 from hushdesk.infra.db.base import Base, CreatedAt, UUIDPrimaryKey, utcnow
 from hushdesk.infra.errors import NotFound, ValidationFailed
 from hushdesk.infra.text import has_control_characters
 
-CHALLENGE_LIFETIME = dt.timedelta(minutes=5)
 RP_NAME = "Hushdesk"
 MAX_NAME_LENGTH = 80
 DEFAULT_NAME = "Passkey"
@@ -90,39 +95,6 @@ class PasskeyCredential(EncryptedModel, UUIDPrimaryKey, CreatedAt, Base):
     name: Mapped[str] = mapped_column(String(80))
     transports: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_used_at: Mapped[dt.datetime | None]
-
-
-class PasskeyChallenge(UUIDPrimaryKey, CreatedAt, Base):
-    """A challenge handed to the browser for one ceremony. ``user_id`` is set for
-    registration and second-factor checks, None for a passkey sign-in (the user is not known
-    until the authenticator answers)."""
-
-    __tablename__ = "passkey_challenge"
-
-    purpose: Mapped[str] = mapped_column(String(16))
-    user_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
-    )
-    challenge: Mapped[bytes] = mapped_column(LargeBinary)
-    expires_at: Mapped[dt.datetime]
-
-
-class PasskeyPurpose(enum.StrEnum):
-    """What a challenge was issued for; a challenge answers only its own ceremony."""
-
-    REGISTER = "register"
-    SIGN_IN = "sign_in"
-    SECOND_FACTOR = "second_factor"
-    STEP_UP = "step_up"
-
-
-class PasskeyVerificationFailed(ValidationFailed):
-    """Any failed ceremony: unknown, expired, reused or foreign challenge, wrong origin or RP
-    ID, bad signature, unknown or foreign credential, suspected clone, malformed answer. One
-    class and one message, so that a client learns nothing about which check failed."""
-
-    code = "passkey_verification_failed"
-    default_message = "That passkey could not be verified. Try again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +166,7 @@ def do_begin_passkey_registration(
         ),
         exclude_credentials=_descriptors(passkeys_of(session, user_id=user.id)),
     )
-    challenge_id = _store_challenge(
+    challenge_id = store_challenge(
         session, purpose=PasskeyPurpose.REGISTER, user_id=user.id, challenge=options.challenge, now=now
     )
     return PasskeyOptions(challenge_id, options_to_json_dict(options))
@@ -223,7 +195,7 @@ def do_finish_passkey_registration(
     changed (consumed). Raises ``ValidationFailed`` for a name that is too long, before the
     challenge is touched. Flushes; never commits."""
     label = check_passkey_name(name)
-    expected = _take_challenge(
+    expected = take_challenge(
         session, challenge_id=challenge_id, purpose=PasskeyPurpose.REGISTER, user_id=user_id, now=now
     )
     try:
@@ -303,7 +275,7 @@ def do_begin_passkey_authentication(
             else UserVerificationRequirement.PREFERRED
         ),
     )
-    challenge_id = _store_challenge(
+    challenge_id = store_challenge(
         session, purpose=purpose, user_id=user_id, challenge=options.challenge, now=now
     )
     return PasskeyOptions(challenge_id, options_to_json_dict(options))
@@ -326,7 +298,7 @@ def do_verify_passkey(
     row. Flushes; never commits."""
     if purpose not in (PasskeyPurpose.SECOND_FACTOR, PasskeyPurpose.STEP_UP):
         raise ValueError(f"{purpose} is not a second-factor purpose")
-    expected = _take_challenge(session, challenge_id=challenge_id, purpose=purpose, user_id=user_id, now=now)
+    expected = take_challenge(session, challenge_id=challenge_id, purpose=purpose, user_id=user_id, now=now)
     passkey, new_count = _verified_assertion(
         session,
         credential=credential,
@@ -359,7 +331,7 @@ def do_finish_passkey_sign_in(
     count is non-zero and the new one is not greater), or a user who is no longer a member of
     any workspace; then only the challenge has changed. Locks the passkey row so that two
     answers from one authenticator are checked one after the other. Flushes; never commits."""
-    expected = _take_challenge(
+    expected = take_challenge(
         session, challenge_id=challenge_id, purpose=PasskeyPurpose.SIGN_IN, user_id=None, now=now
     )
     passkey, new_count = _verified_assertion(
@@ -455,58 +427,6 @@ def _mark_used(session: Session, passkey: PasskeyCredential, new_count: int) -> 
     passkey.sign_count = new_count
     passkey.last_used_at = utcnow()
     session.flush()
-
-
-def _store_challenge(
-    session: Session,
-    *,
-    purpose: PasskeyPurpose,
-    user_id: uuid.UUID | None,
-    challenge: bytes,
-    now: dt.datetime | None,
-) -> uuid.UUID:
-    moment = now or utcnow()
-    session.execute(
-        delete(PasskeyChallenge)
-        .where(PasskeyChallenge.expires_at <= moment)
-        .execution_options(synchronize_session=False)
-    )
-    row = PasskeyChallenge(
-        purpose=purpose.value, user_id=user_id, challenge=challenge, expires_at=moment + CHALLENGE_LIFETIME
-    )
-    session.add(row)
-    session.flush()
-    return row.id
-
-
-def _take_challenge(
-    session: Session,
-    *,
-    challenge_id: uuid.UUID,
-    purpose: PasskeyPurpose,
-    user_id: uuid.UUID | None,
-    now: dt.datetime | None,
-) -> bytes:
-    """Delete the challenge and return its bytes if it is live and was issued for ``purpose``
-    to ``user_id``. The row is gone whatever the outcome. DELETE ... RETURNING makes the taking
-    atomic: of two requests with one challenge, the second finds nothing (on PostgreSQL it
-    waits on the row lock, then sees the row deleted; SQLite writers are serialised)."""
-    taken = session.execute(
-        delete(PasskeyChallenge)
-        .where(PasskeyChallenge.id == challenge_id)
-        .returning(
-            PasskeyChallenge.purpose,
-            PasskeyChallenge.user_id,
-            PasskeyChallenge.challenge,
-            PasskeyChallenge.expires_at,
-        )
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
-    if taken is None:
-        raise PasskeyVerificationFailed()
-    if taken.purpose != purpose.value or taken.user_id != user_id or taken.expires_at <= (now or utcnow()):
-        raise PasskeyVerificationFailed()
-    return bytes(taken.challenge)
 
 
 def _descriptors(passkeys: list[PasskeyCredential]) -> list[PublicKeyCredentialDescriptor]:

@@ -29,11 +29,10 @@ from sqlalchemy.orm import Session
 
 from hushdesk.audit.models import ActorKind
 from hushdesk.audit.service import do_record_event
+from hushdesk.identity.passkey_challenges import PasskeyPurpose, PasskeyVerificationFailed
 from hushdesk.identity.passkeys import (
     MAX_NAME_LENGTH,
     PasskeyOptions,
-    PasskeyPurpose,
-    PasskeyVerificationFailed,
     do_begin_passkey_authentication,
     do_begin_passkey_registration,
     do_finish_passkey_registration,
