@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 from hushdesk.app import create_app
 from hushdesk.infra.db.engine import create_db_engine
 from hushdesk.infra.db.migrate import upgrade_to_head
+from hushdesk.privacy.pii import Detector, NameLexicon
 from hushdesk.schema import metadata
 from hushdesk.settings import Settings
 
@@ -136,3 +137,18 @@ def app(settings: Settings, sqlite_engine: Engine) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+# The PII engine's name lists are extracted once from the installed packages (about a minute) into
+# a git-ignored cache in the checkout, shared by every test session on this machine.
+NAME_CACHE = Path(__file__).resolve().parent.parent / ".cache"
+
+
+@pytest.fixture(scope="session")
+def name_lexicon() -> NameLexicon:
+    return NameLexicon.load(NAME_CACHE)
+
+
+@pytest.fixture(scope="session")
+def detector(name_lexicon: NameLexicon) -> Detector:
+    return Detector(names=name_lexicon)

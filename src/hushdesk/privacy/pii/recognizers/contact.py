@@ -1,0 +1,112 @@
+"""Email addresses, phone numbers and IP addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+
+import phonenumbers
+
+from hushdesk.privacy.pii.context import Cue, nearest_cue
+from hushdesk.privacy.pii.labels import Label, Span
+
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
+
+
+def find_emails(text: str) -> Iterator[Span]:
+    if "@" not in text:
+        return
+    for match in _EMAIL.finditer(text):
+        yield Span(match.start(), match.end(), Label.EMAIL, 0.98)
+
+
+# A number as people write it: optional international prefix ("+27", "0027", "(+44)"), a trunk
+# "(0)", area codes in brackets, and single spaces, dots or dashes between digit groups.
+_PHONE = re.compile(
+    r"(?<![\w+(])(?:\(\+\d{1,3}\)|\+|00)?[ ]?(?:\(\d{1,4}\)|\d)"
+    r"(?:[ .-]?(?:\(\d{1,4}\)|\d)){6,17}(?![\w]|[.,-]\d)"
+)
+_LOOKS_LIKE_DATE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}")
+_REGIONS = ("ZA", "US", "GB", "DE", "FR", "NL", "BE", "IE")
+_COUNTRY_PREFIXES = ("27", "44", "49", "33", "31", "32", "353", "1")
+_NOT_A_PHONE = (
+    Cue.DECOY,
+    Cue.PRICE,
+    Cue.VERSION,
+    Cue.ACCOUNT,
+    Cue.ID_NUMBER,
+    Cue.SSN,
+    Cue.PASSPORT,
+    Cue.CARD,
+)
+
+
+def find_phones(text: str) -> Iterator[Span]:
+    for match in _PHONE.finditer(text):
+        written = match.group().strip()
+        start = match.start() + (len(match.group()) - len(match.group().lstrip()))
+        digits = re.sub(r"\D", "", written)
+        if not 7 <= len(digits) <= 15:
+            continue
+        cue = nearest_cue(text, start)
+        if cue in _NOT_A_PHONE or _LOOKS_LIKE_DATE.fullmatch(written):
+            continue
+        validity = _phone_validity(written, digits)
+        if validity == 0:
+            continue
+        cued = cue is Cue.PHONE
+        score = (0.95 if cued else 0.8) if validity == 2 else (0.7 if cued else 0.45)
+        yield Span(start, start + len(written), Label.PHONE, score)
+
+
+def _phone_validity(written: str, digits: str) -> int:
+    """2 when some region's numbering plan says the number is valid, 1 when it is at least a
+    possible length somewhere, 0 otherwise."""
+    candidates: list[tuple[str, str | None]] = []
+    cleaned = written.replace("(0)", "")
+    if "+" in written or digits.startswith("00"):
+        international = "+" + (digits[2:] if digits.startswith("00") else re.sub(r"\D", "", cleaned))
+        candidates.append((international, None))
+    else:
+        candidates.extend((cleaned, region) for region in _REGIONS)
+        if digits.startswith(_COUNTRY_PREFIXES) and not digits.startswith("0"):
+            candidates.append(("+" + digits, None))
+    possible = False
+    for candidate, region in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return 2
+        possible = possible or phonenumbers.is_possible_number(number)
+    return 1 if possible else 0
+
+
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+
+
+def find_ip_addresses(text: str) -> Iterator[Span]:
+    if "." in text:
+        for match in _IPV4.finditer(text):
+            if all(int(octet) <= 255 for octet in match.group().split(".")):
+                yield from _ip_span(text, match, Label.IP_ADDRESS)
+    if text.count(":") >= 2:
+        for match in _IPV6.finditer(text):
+            try:
+                address = ipaddress.ip_address(match.group())
+            except ValueError:
+                continue
+            if address.version == 6 and match.group().count(":") >= 2 and len(match.group()) >= 6:
+                yield from _ip_span(text, match, Label.IP_ADDRESS)
+
+
+def _ip_span(text: str, match: re.Match[str], label: Label) -> Iterator[Span]:
+    cue = nearest_cue(text, match.start())
+    if cue in (Cue.VERSION, Cue.DECOY, Cue.PRICE):
+        return
+    yield Span(match.start(), match.end(), label, 0.95 if cue is Cue.IP else 0.85)

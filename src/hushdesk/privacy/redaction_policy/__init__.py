@@ -1,0 +1,1 @@
+"""A workspace's redaction policy: which labels are redacted, how, and its own patterns."""
