@@ -74,3 +74,20 @@ def test_exception_text_is_masked(log_stream: io.StringIO) -> None:
         logging.getLogger("hushdesk.test").exception("boom")
     assert "hunter2" not in log_stream.getvalue()
     assert "ValueError" in log_stream.getvalue()
+
+
+def test_personal_data_in_messages_fields_and_tracebacks_is_masked_by_label(log_stream: io.StringIO) -> None:
+    log = logging.getLogger("hushdesk.test.pii")
+    card = {"card": "4111 1111 1111 1111"}
+    log.info("lookup for %s on %s", "thandi@example.co.za", "082 555 0123", extra=card)
+    try:
+        raise ValueError("no account for id 8001015009087")
+    except ValueError:
+        log.exception("failed")
+    written = log_stream.getvalue()
+    for value in ("thandi@example.co.za", "082 555 0123", "4111 1111 1111 1111", "8001015009087"):
+        assert value not in written
+    first, second = (json.loads(line) for line in written.splitlines())
+    assert first["message"] == "lookup for [EMAIL] on [PHONE]"
+    assert first["card"] == "[CREDIT_CARD]"
+    assert "[ZA_ID]" in second["exception"]

@@ -3,7 +3,10 @@
 ``configure_logging`` installs one handler on the root logger that writes one JSON object per
 line to stderr. ``RedactingFilter`` masks the values of keys that name secrets (password,
 token, secret, authorization, cookie, ...) in the ``extra`` fields of a record, at any depth,
-and masks ``key=value`` pairs of the same names inside the message text.
+and masks ``key=value`` pairs of the same names inside the message text. It also masks the personal
+data the PII engine finds in messages, string fields and tracebacks (emails, phone numbers, card,
+identity and account numbers, IP addresses, dates of birth; names are found with the name lists,
+which the logger does not load), replacing each with its label: ``[EMAIL]``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import traceback
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, TextIO
+
+from hushdesk.privacy.pii import Detector
 
 request_id_var: ContextVar[str | None] = ContextVar("hushdesk_request_id", default=None)
 
@@ -39,40 +44,60 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
-def redact_value(key: str, value: Any) -> Any:
+def redact_value(key: str, value: Any, detector: Detector | None = None) -> Any:
     if SENSITIVE_KEY.search(key):
         return MASK
-    return redact_structure(value)
+    return redact_structure(value, detector)
 
 
-def redact_structure(value: Any) -> Any:
+def redact_structure(value: Any, detector: Detector | None = None) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): redact_value(str(k), v) for k, v in value.items()}
+        return {str(k): redact_value(str(k), v, detector) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact_structure(v) for v in value]
+        return [redact_structure(v, detector) for v in value]
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(value, detector)
     return value
 
 
-def redact_text(text: str) -> str:
+def redact_text(text: str, detector: Detector | None = None) -> str:
+    """Secrets masked, and personal data too when a detector is given."""
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    return _INLINE_SECRET.sub(lambda m: f"{m.group('key')}{m.group('sep')}{MASK}", text)
+    text = _INLINE_SECRET.sub(lambda m: f"{m.group('key')}{m.group('sep')}{MASK}", text)
+    return mask_personal_data(text, detector) if detector else text
+
+
+def mask_personal_data(text: str, detector: Detector) -> str:
+    pieces, position = [], 0
+    for span in detector.detect(text):
+        pieces.extend((text[position : span.start], f"[{span.label}]"))
+        position = span.end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in a record's message arguments and extra fields, in place."""
+    """Masks secrets and personal data in a record's message arguments and extra fields, in
+    place. The detector is pure, so one filter serves every thread."""
+
+    def __init__(self, detector: Detector | None = None) -> None:
+        super().__init__()
+        self.detector = detector or Detector()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage())
+        record.msg = redact_text(record.getMessage(), self.detector)
         record.args = None
         for key in list(vars(record)):
             if key not in _STANDARD_ATTRS:
-                setattr(record, key, redact_value(key, getattr(record, key)))
+                setattr(record, key, redact_value(key, getattr(record, key), self.detector))
         return True
 
 
 class JSONFormatter(logging.Formatter):
+    def __init__(self, detector: Detector | None = None) -> None:
+        super().__init__()
+        self.detector = detector or Detector()
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
@@ -87,15 +112,17 @@ class JSONFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and key not in entry:
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = redact_text("".join(traceback.format_exception(*record.exc_info)))
+            trace = "".join(traceback.format_exception(*record.exc_info))
+            entry["exception"] = redact_text(trace, self.detector)
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Replace the root logger's handlers with one JSON handler (idempotent)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JSONFormatter())
-    handler.addFilter(RedactingFilter())
+    detector = Detector()
+    handler.setFormatter(JSONFormatter(detector))
+    handler.addFilter(RedactingFilter(detector))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
