@@ -30,7 +30,7 @@ _PHONE = re.compile(
     r"(?:[ .-]?(?:\(\d{1,4}\)|\d)){6,17}(?![\w]|[.,-]\d)"
 )
 _LOOKS_LIKE_DATE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}")
-_REGIONS = ("ZA", "US", "GB", "DE", "FR", "NL", "BE", "IE")
+_TRUNK_REGIONS = ("ZA", "GB", "DE", "FR", "NL", "BE", "IE")
 _COUNTRY_PREFIXES = ("27", "44", "49", "33", "31", "32", "353", "1")
 _NOT_A_PHONE = (
     Cue.DECOY,
@@ -71,7 +71,10 @@ def _phone_validity(written: str, digits: str) -> int:
         international = "+" + (digits[2:] if digits.startswith("00") else re.sub(r"\D", "", cleaned))
         candidates.append((international, None))
     else:
-        candidates.extend((cleaned, region) for region in _REGIONS)
+        # A leading 0 is a trunk prefix everywhere we serve except North America, whose national
+        # numbers never start with 0 or 1.
+        regions = _TRUNK_REGIONS if digits.startswith("0") else ("US",)
+        candidates.extend((cleaned, region) for region in regions)
         if digits.startswith(_COUNTRY_PREFIXES) and not digits.startswith("0"):
             candidates.append(("+" + digits, None))
     possible = False

@@ -134,13 +134,28 @@ def _take_alphanumerics(text: str, start: int, count: int) -> int | None:
     return position
 
 
+_PASSPORT_HINTS = ("pass", "paspo")
+_ACCOUNT_HINTS = ("acc", "a/c", "rekening", "konto", "compte")
+
+
 def _cued_tokens(text: str) -> Iterator[Span]:
+    lowered = text.casefold()
+    if any(hint in lowered for hint in _PASSPORT_HINTS):
+        yield from _passports(text)
+    if any(hint in lowered for hint in _ACCOUNT_HINTS):
+        yield from _bank_accounts(text)
+
+
+def _passports(text: str) -> Iterator[Span]:
     for match in _TOKEN.finditer(text):
         token = match.group()
         if not any(char.isdigit() for char in token):
             continue
         if nearest_cue(text, match.start(), max_words=3) is Cue.PASSPORT:
             yield Span(match.start(), match.end(), Label.PASSPORT, 0.9)
+
+
+def _bank_accounts(text: str) -> Iterator[Span]:
     for match in _ACCOUNT_RUN.finditer(text):
         digits = re.sub(r"[ -]", "", match.group())
         if 6 <= len(digits) <= 16 and nearest_cue(text, match.start(), max_words=3) is Cue.ACCOUNT:

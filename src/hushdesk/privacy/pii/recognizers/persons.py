@@ -52,6 +52,9 @@ class _Token:
     lower: str
     possessive: bool
     titled: bool
+    first_rank: int | None = None
+    last_rank: int | None = None
+    zipf: float = 0.0
 
 
 class PersonRecognizer:
@@ -103,17 +106,22 @@ class _View:
         # in capitals, the few words in title case stand out the same way.
         self.mixed_case = uppers > 0
         self.by_start = {token.start: index for index, token in enumerate(tokens)}
+        if names is not None:
+            for token in tokens:
+                token.first_rank = names.first_rank(token.lower)
+                token.last_rank = names.last_rank(token.lower)
+                token.zipf = names.word_zipf(token.lower)
 
     # -- judgements of one token ---------------------------------------------------------------
 
     def zipf(self, token: _Token) -> float:
-        return self.names.word_zipf(token.lower) if self.names else 0.0
+        return token.zipf
 
     def first_rank(self, token: _Token) -> int | None:
-        return self.names.first_rank(token.lower) if self.names else None
+        return token.first_rank
 
     def last_rank(self, token: _Token) -> int | None:
-        return self.names.last_rank(token.lower) if self.names else None
+        return token.last_rank
 
     def known_name(self, token: _Token) -> bool:
         return self.first_rank(token) is not None or self.last_rank(token) is not None
@@ -260,7 +268,7 @@ class _View:
                 continue
             before = self.text[: names[0].start]
             marked = before.rstrip(" \t").endswith(("-", "~", "–", "—", "\n")) or bool(
-                _SIGN_OFF_END.search(before)
+                _SIGN_OFF_END.search(self.text, max(0, len(before) - 40), len(before))
             )
             if marked and (length > 1 or not self.known_word(names[0])):
                 yield self.span(first, len(self.tokens), 0.85)
@@ -268,7 +276,8 @@ class _View:
 
     def after_greeting(self) -> Iterator[Span]:
         for index in range(1, min(len(self.tokens), 4)):
-            if not _GREETING_START.search(self.text[: self.tokens[index].start]):
+            start = self.tokens[index].start
+            if not _GREETING_START.search(self.text, max(0, start - 40), start):
                 continue
             end = self.extend(index, strong=False, limit=3)
             if self.closes_clause(end) and self.likely_first_name(self.tokens[index]):
