@@ -68,6 +68,11 @@ class NameLexicon:
             return None
         return NameInfo(entry[0] or None, entry[1] or None, entry[2])
 
+    def entry(self, lowered: str) -> tuple[int | None, int | None, float] | None:
+        """(first-name rank, last-name rank, word Zipf frequency) of a casefolded token."""
+        entry = self._entries.get(lowered)
+        return None if entry is None else (entry[0] or None, entry[1] or None, entry[2])
+
     def word_zipf(self, token: str) -> float:
         """How common the token is as an ordinary word (0 when unknown)."""
         entry = self._entries.get(token.casefold())

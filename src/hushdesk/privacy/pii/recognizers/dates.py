@@ -49,8 +49,9 @@ _BIRTH_CUES = (
 
 
 def find_birth_dates(text: str) -> Iterator[Span]:
-    if not any(char.isdigit() for char in text):
-        return
+    lowered = text.casefold()
+    if not any(cue in lowered for cue in _BIRTH_CUES):
+        return  # without a cue no date is a birth date: skip the costly scan
     for match in _DATE.finditer(text):
         if _real_date(match) is None:
             continue

@@ -6,8 +6,9 @@ as a last name and as an ordinary word."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 from hushdesk.privacy.pii.labels import Label, Span
 from hushdesk.privacy.pii.names import NameLexicon
@@ -29,19 +30,38 @@ _NGUNI_PREFIX = re.compile(r"(ngu|ngi|ndingu|ndi|ngu-)(?=[A-Z][a-z])")
 _DIGIT_NEXT = re.compile(r"\s*\d")
 _POST_CUES = frozenset({"here", "speaking", "hier", "ici", "hierso"})
 _POSSESSED = frozenset({"name", "names", "account", "behalf", "order", "card", "naam", "namen", "nom"})
+# Between a cue and the name: spaces, and perhaps a colon, comma, dash or the full stop of "Mr.".
+_CUE_GAP = re.compile(r"\s*[:=,\-–]?\s*|\.\s*")
+_SIGN_OFF_GAP = re.compile(r"[\s,.!:;\-–~]*")
+_GREETING_GAP = re.compile(r"\s*,?\s*")
 
 
-def _phrases(phrases: Sequence[str]) -> str:
-    ordered = sorted(phrases, key=len, reverse=True)
-    return "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ordered)
+class _Cue(Enum):
+    STRONG = "strong"
+    RELATIVE = "relative"
+    TITLE = "title"
+    WEAK = "weak"
 
 
-_STRONG = re.compile(rf"(?<![\w])(?:{_phrases(STRONG_NAME_CUES)})(?:\s*[:=,\-–]\s*|\s+)", re.IGNORECASE)
-_WEAK = re.compile(rf"(?<![\w'’])(?:{_phrases(WEAK_NAME_CUES)})\s*[:,]?\s+", re.IGNORECASE)
-_RELATIVE = re.compile(rf"(?<![\w])(?:{_phrases(RELATIVE_CUES)})\s*[:,]?\s+", re.IGNORECASE)
-_TITLE = re.compile(rf"(?<![\w])(?:{_phrases(TITLES)})(?:\.\s*|\s+)(?=[^\W\d_])", re.IGNORECASE)
-_SIGN_OFF_END = re.compile(rf"(?:^|[^\w])(?:{_phrases(SIGN_OFFS)})[\s,.!:;\-–~]*$", re.IGNORECASE)
-_GREETING_START = re.compile(rf"(?:^|[,.!?;:]\s*)(?:{_phrases(GREETINGS)})\s*,?\s+$", re.IGNORECASE)
+_CUE_SCORES = {_Cue.STRONG: 0.88, _Cue.RELATIVE: 0.8, _Cue.TITLE: 0.85, _Cue.WEAK: 0.8}
+
+
+def _phrase_key(phrase: str) -> tuple[str, ...]:
+    return tuple(token.lower for token in _tokenize(phrase))
+
+
+def _cue_table() -> dict[tuple[str, ...], _Cue]:
+    table: dict[tuple[str, ...], _Cue] = {}
+    # Later lists do not override earlier ones: a strong reading wins.
+    for kind, phrases in (
+        (_Cue.STRONG, STRONG_NAME_CUES),
+        (_Cue.RELATIVE, RELATIVE_CUES),
+        (_Cue.TITLE, TITLES),
+        (_Cue.WEAK, WEAK_NAME_CUES),
+    ):
+        for phrase in phrases:
+            table.setdefault(_phrase_key(phrase), kind)
+    return table
 
 
 @dataclass(slots=True)
@@ -68,10 +88,7 @@ class PersonRecognizer:
         if not tokens:
             return
         view = _View(text, tokens, self._names)
-        yield from view.after_cues(_STRONG, strong=True, score=0.88)
-        yield from view.after_cues(_RELATIVE, strong=False, score=0.8)
-        yield from view.after_cues(_TITLE, strong=False, score=0.85, titled=True)
-        yield from view.after_cues(_WEAK, strong=False, score=0.8)
+        yield from view.after_cues()
         yield from view.before_post_cues()
         yield from view.sign_off()
         yield from view.after_greeting()
@@ -99,18 +116,21 @@ class _View:
 
     def __init__(self, text: str, tokens: list[_Token], names: NameLexicon | None) -> None:
         self.text, self.tokens, self.names = text, tokens, names
-        letters = [c for c in text if c.isalpha()]
-        uppers = sum(1 for c in letters if c.isupper())
-        self.upper_text = uppers > 0.6 * len(letters)
+        uppers = sum(map(str.isupper, text))
+        self.upper_text = uppers > 0.6 * sum(map(str.isalpha, text))
         # Capital letters say something wherever the text is not all lower case; in text written
         # in capitals, the few words in title case stand out the same way.
         self.mixed_case = uppers > 0
         self.by_start = {token.start: index for index, token in enumerate(tokens)}
+        self.lowers = [token.lower for token in tokens]
         if names is not None:
             for token in tokens:
-                token.first_rank = names.first_rank(token.lower)
-                token.last_rank = names.last_rank(token.lower)
-                token.zipf = names.word_zipf(token.lower)
+                entry = names.entry(token.lower)
+                if entry is not None:
+                    token.first_rank, token.last_rank, token.zipf = entry
+        # Judgements about the gaps between tokens, made once: every rule below asks them often.
+        self.initial = [self._is_initial(index) for index in range(len(tokens))]
+        self.breaks = [self._gap_breaks(index) for index in range(len(tokens))]
 
     # -- judgements of one token ---------------------------------------------------------------
 
@@ -151,6 +171,13 @@ class _View:
         return self.zipf(token) >= 3.0 and not self.known_name(token)
 
     def is_initial(self, index: int) -> bool:
+        return self.initial[index]
+
+    def gap_breaks(self, index: int) -> bool:
+        """Whether the text between token ``index - 1`` and ``index`` separates them."""
+        return self.breaks[index]
+
+    def _is_initial(self, index: int) -> bool:
         token = self.tokens[index]
         return (
             len(token.text) == 1
@@ -169,8 +196,7 @@ class _View:
         gap = self.text[self.tokens[end - 1].end : self.tokens[end].start].lstrip(" ")
         return gap[:1] in (",", ".", "!", "?", ";", ":", "\n", "-", "(")
 
-    def gap_breaks(self, index: int) -> bool:
-        """Whether the text between token ``index - 1`` and ``index`` separates them."""
+    def _gap_breaks(self, index: int) -> bool:
         if index == 0:
             return True
         previous = self.tokens[index - 1]
@@ -206,36 +232,60 @@ class _View:
         tokens = self.tokens
         return Span(tokens[first].start, tokens[end - 1].end, Label.PERSON, score)
 
-    def after_cues(
-        self, cue: re.Pattern[str], *, strong: bool, score: float, titled: bool = False
-    ) -> Iterator[Span]:
-        for match in cue.finditer(self.text):
-            first = self.by_start.get(match.end())
-            if first is None:
+    def phrase_before(self, index: int, table: Container[tuple[str, ...]]) -> int:
+        """How many tokens right before ``index`` form a phrase of ``table`` (0 if none),
+        longest first."""
+        if self.lowers[index - 1] not in _PHRASE_ENDINGS:
+            return 0
+        for length in range(min(_LONGEST, index), 0, -1):
+            if tuple(self.lowers[index - length : index]) in table:
+                return length
+        return 0
+
+    def cue_before(self, index: int) -> _Cue | None:
+        gap = self.text[self.tokens[index - 1].end : self.tokens[index].start]
+        if not _CUE_GAP.fullmatch(gap):
+            return None
+        length = self.phrase_before(index, _CUES)
+        if not length:
+            return None
+        return _CUES[tuple(self.lowers[index - length : index])]
+
+    def after_cues(self) -> Iterator[Span]:
+        for first in range(1, len(self.tokens)):
+            kind = self.cue_before(first)
+            if kind is None:
                 continue
-            token = self.tokens[first]
-            if titled and not (token.titled or not self.mixed_case):
-                continue
-            end = self.extend(first, strong=strong or titled)
-            accepted = (
-                self.name_like(token)
-                if strong
-                else self.likely_first_name(token) or (titled and self.name_like(token))
-            )
-            if strong and self.is_initial(first) and end - first >= 2:
-                accepted = True  # "account holder: M. van der Merwe"
-            if not strong and not accepted and self.mixed_case and end - first >= 2:
-                # Two capitalised words never seen as ordinary words: a name the lists lack.
-                named = self.tokens[first:end]
-                accepted = self.zipf(token) == 0 and all(t.titled and self.name_like(t) for t in named)
-            if not strong and _DIGIT_NEXT.match(self.text, token.end):
-                accepted = False  # "to April 22", "for May 5"
-            if strong and self.mixed_case and not token.titled and self.known_word(token):
-                accepted = False
-            if not strong and self.mixed_case and not token.titled and end - first < 2:
-                accepted = False
-            if accepted:
-                yield self.span(first, end, score)
+            strong, titled = kind is _Cue.STRONG, kind is _Cue.TITLE
+            yield from self._after_cue(first, strong=strong, titled=titled, score=_CUE_SCORES[kind])
+
+    def _after_cue(self, first: int, *, strong: bool, titled: bool, score: float) -> Iterator[Span]:
+        token = self.tokens[first]
+        if titled and self.mixed_case and not token.titled:
+            return
+        end = self.extend(first, strong=strong or titled)
+        if self._cue_accepts(first, end, strong=strong, titled=titled):
+            yield self.span(first, end, score)
+
+    def _cue_accepts(self, first: int, end: int, *, strong: bool, titled: bool) -> bool:
+        token = self.tokens[first]
+        lower_in_mixed = self.mixed_case and not token.titled
+        if strong:
+            if self.is_initial(first) and end - first >= 2:
+                return True  # "account holder: M. van der Merwe"
+            return self.name_like(token) and not (lower_in_mixed and self.known_word(token))
+        if _DIGIT_NEXT.match(self.text, token.end) or (lower_in_mixed and end - first < 2):
+            return False  # "to April 22", "for May 5"; a lone lower-case word where case speaks
+        if self.likely_first_name(token) or (titled and self.name_like(token)):
+            return True
+        # Two capitalised words never seen as ordinary words: a name the lists lack.
+        named = self.tokens[first:end]
+        return (
+            self.mixed_case
+            and end - first >= 2
+            and self.zipf(token) == 0
+            and all(t.titled and self.name_like(t) for t in named)
+        )
 
     def before_post_cues(self) -> Iterator[Span]:
         for index, token in enumerate(self.tokens):
@@ -267,17 +317,23 @@ class _View:
             if not all(self.name_like(t) or self.is_initial(first + k) for k, t in enumerate(names)):
                 continue
             before = self.text[: names[0].start]
-            marked = before.rstrip(" \t").endswith(("-", "~", "–", "—", "\n")) or bool(
-                _SIGN_OFF_END.search(self.text, max(0, len(before) - 40), len(before))
-            )
+            marked = before.rstrip(" \t").endswith(("-", "~", "–", "—", "\n")) or self._signed_off(first)
             if marked and (length > 1 or not self.known_word(names[0])):
                 yield self.span(first, len(self.tokens), 0.85)
                 return
 
+    def _signed_off(self, first: int) -> bool:
+        gap = self.text[self.tokens[first - 1].end : self.tokens[first].start] if first else ""
+        return bool(first and _SIGN_OFF_GAP.fullmatch(gap) and self.phrase_before(first, _SIGN_OFFS))
+
+    def _greeted(self, index: int) -> bool:
+        gap = self.text[self.tokens[index - 1].end : self.tokens[index].start]
+        length = self.phrase_before(index, _GREETINGS) if _GREETING_GAP.fullmatch(gap) else 0
+        return bool(length) and self.gap_breaks(index - length)
+
     def after_greeting(self) -> Iterator[Span]:
         for index in range(1, min(len(self.tokens), 4)):
-            start = self.tokens[index].start
-            if not _GREETING_START.search(self.text, max(0, start - 40), start):
+            if not self._greeted(index):
                 continue
             end = self.extend(index, strong=False, limit=3)
             if self.closes_clause(end) and self.likely_first_name(self.tokens[index]):
@@ -336,3 +392,10 @@ class _View:
         if lower_pair and rank <= 2000 and last is not None and last <= 5000:
             return 0.55 if self.zipf(first) < 3.6 and self.zipf(second) < 3.6 else None
         return None
+
+
+_CUES = _cue_table()
+_SIGN_OFFS = frozenset(_phrase_key(phrase) for phrase in SIGN_OFFS)
+_GREETINGS = frozenset(_phrase_key(phrase) for phrase in GREETINGS)
+_LONGEST = max(len(key) for key in (*_CUES, *_SIGN_OFFS, *_GREETINGS))
+_PHRASE_ENDINGS = frozenset(key[-1] for key in (*_CUES, *_SIGN_OFFS, *_GREETINGS))
