@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+HAS_DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"\b[^\W\d_]+(?:[./][^\W\d_]+)*\b\.?|#|/|[$€£]")
 
 

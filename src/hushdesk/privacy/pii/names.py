@@ -68,10 +68,11 @@ class NameLexicon:
             return None
         return NameInfo(entry[0] or None, entry[1] or None, entry[2])
 
-    def entry(self, lowered: str) -> tuple[int | None, int | None, float] | None:
-        """(first-name rank, last-name rank, word Zipf frequency) of a casefolded token."""
-        entry = self._entries.get(lowered)
-        return None if entry is None else (entry[0] or None, entry[1] or None, entry[2])
+    @property
+    def raw_entries(self) -> Mapping[str, tuple[int, int, float]]:
+        """Casefolded token -> (first-name rank or 0, last-name rank or 0, word Zipf frequency),
+        for callers that look up every word of every message."""
+        return self._entries
 
     def word_zipf(self, token: str) -> float:
         """How common the token is as an ordinary word (0 when unknown)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from hushdesk.privacy.pii.context import HAS_DIGIT as _HAS_DIGIT
 from hushdesk.privacy.pii.labels import Label, Span
 
 _EN_TYPES = (
@@ -85,7 +86,7 @@ _CUE = re.compile(
 
 
 def find_street_addresses(text: str) -> Iterator[Span]:
-    if not any(char.isdigit() for char in text):
+    if not _HAS_DIGIT.search(text):
         return
     for line_start, line_end in _street_lines(text):
         start = _unit_start(text, line_start)

@@ -30,6 +30,7 @@ _PHONE = re.compile(
     r"(?:[ .-]?(?:\(\d{1,4}\)|\d)){6,17}(?![\w]|[.,-]\d)"
 )
 _LOOKS_LIKE_DATE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}")
+_LIKELY_REGIONS = frozenset({"US", "CA", "ZA", "GB", "DE", "FR", "NL", "BE", "IE", "AT", "CH"})
 _TRUNK_REGIONS = ("ZA", "GB", "DE", "FR", "NL", "BE", "IE")
 _COUNTRY_PREFIXES = ("27", "44", "49", "33", "31", "32", "353", "1")
 _NOT_A_PHONE = (
@@ -83,10 +84,20 @@ def _phone_validity(written: str, digits: str) -> int:
             number = phonenumbers.parse(candidate, region)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_valid_number(number):
+        if _valid_in(number, region):
             return 2
         possible = possible or phonenumbers.is_possible_number(number)
     return 1 if possible else 0
+
+
+def _valid_in(number: phonenumbers.PhoneNumber, region: str | None) -> bool:
+    """Validity against the plan of the region it was read in, or of its country code's regions.
+    (``is_valid_number`` would first search every region sharing the code: 25 for +1.)"""
+    if region is not None:
+        return phonenumbers.is_valid_number_for_region(number, region)
+    regions = phonenumbers.region_codes_for_country_code(number.country_code or 0)
+    likely = [r for r in regions if r in _LIKELY_REGIONS] or list(regions)
+    return any(phonenumbers.is_valid_number_for_region(number, r) for r in likely)
 
 
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")

@@ -19,6 +19,7 @@ from hushdesk.privacy.pii.checksums import (
     ssn_valid,
     za_id_valid,
 )
+from hushdesk.privacy.pii.context import HAS_DIGIT as _HAS_DIGIT
 from hushdesk.privacy.pii.context import Cue, nearest_cue
 from hushdesk.privacy.pii.labels import Label, Span
 
@@ -36,7 +37,7 @@ _NEGATIVE = (Cue.DECOY, Cue.PRICE, Cue.VERSION)
 
 
 def find_identifiers(text: str) -> Iterator[Span]:
-    if any(char.isdigit() for char in text):
+    if _HAS_DIGIT.search(text):
         yield from _digit_runs(text)
         yield from _separated_ssns(text)
         yield from _ninos(text)

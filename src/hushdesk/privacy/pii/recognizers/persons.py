@@ -103,7 +103,7 @@ def _tokenize(text: str) -> list[_Token]:
         if len(word) > 3 and word[-2] in "'’" and word[-1] in "sS":
             word, end, possessive = word[:-2], end - 2, True
         start = match.start()
-        prefixed = _NGUNI_PREFIX.match(word)
+        prefixed = _NGUNI_PREFIX.match(word) if word[0] in "nN" else None
         if prefixed:  # "nguSipho": "it is Sipho" in Zulu and Xhosa
             start, word = start + prefixed.end(1), word[prefixed.end(1) :]
         titled = word[0].isupper() and not word[1:2].isupper()
@@ -124,10 +124,15 @@ class _View:
         self.by_start = {token.start: index for index, token in enumerate(tokens)}
         self.lowers = [token.lower for token in tokens]
         if names is not None:
+            raw = names.raw_entries
             for token in tokens:
-                entry = names.entry(token.lower)
+                entry = raw.get(token.lower)
                 if entry is not None:
-                    token.first_rank, token.last_rank, token.zipf = entry
+                    token.first_rank, token.last_rank, token.zipf = (
+                        entry[0] or None,
+                        entry[1] or None,
+                        entry[2],
+                    )
         # Judgements about the gaps between tokens, made once: every rule below asks them often.
         self.initial = [self._is_initial(index) for index in range(len(tokens))]
         self.breaks = [self._gap_breaks(index) for index in range(len(tokens))]
@@ -243,6 +248,8 @@ class _View:
         return 0
 
     def cue_before(self, index: int) -> _Cue | None:
+        if self.lowers[index - 1] not in _PHRASE_ENDINGS:
+            return None
         gap = self.text[self.tokens[index - 1].end : self.tokens[index].start]
         if not _CUE_GAP.fullmatch(gap):
             return None
@@ -365,6 +372,8 @@ class _View:
     def name_pairs(self) -> Iterator[Span]:
         """First name then last name, anywhere: both known as such and neither a common word."""
         for index in range(len(self.tokens) - 1):
+            if self.tokens[index].first_rank is None:
+                continue
             skip_initial = self.is_initial(index + 1) and index + 2 < len(self.tokens)
             following = index + 2 if skip_initial else index + 1
             if any(self.gap_breaks(i) for i in range(index + 1, following + 1)):
