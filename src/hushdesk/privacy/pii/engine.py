@@ -30,6 +30,8 @@ class Detector:
     def __init__(self, config: DetectorConfig | None = None, *, names: NameLexicon | None = None) -> None:
         self.config = config or DetectorConfig()
         self._recognizers: Sequence[Recognizer] = default_recognizers(names)
+        self._enabled = self.config.labels | {p.name for p in self.config.custom_patterns}
+        self._min_score = self.config.min_score
 
     def detect(self, text: str) -> list[Span]:
         """Spans in text order, none overlapping, each at or above ``min_score`` and of an
@@ -39,16 +41,27 @@ class Detector:
             candidates.extend(recognize(text))
         for pattern in self.config.custom_patterns:
             candidates.extend(pattern.find(text))
-        enabled = self.config.labels | {pattern.name for pattern in self.config.custom_patterns}
-        kept = [s for s in candidates if s.label in enabled and s.score >= self.config.min_score]
-        return resolve_overlaps(kept)
+        enabled, min_score = self._enabled, self._min_score
+        return resolve_overlaps({s for s in candidates if s.label in enabled and s.score >= min_score})
 
 
 def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     """Keeps the best of overlapping spans: higher score first, then the longer one, so a
     validated card number wins over a phone-shaped reading of the same digits."""
     chosen: list[Span] = []
-    for span in sorted(spans, key=lambda s: (-s.score, -(s.end - s.start), s.start)):
-        if not any(span.overlaps(other) for other in chosen):
+    for span in sorted(spans, key=_preference):
+        for other in chosen:
+            if span.start < other.end and other.start < span.end:
+                break
+        else:
             chosen.append(span)
-    return sorted(chosen, key=lambda s: s.start)
+    chosen.sort(key=_start)
+    return chosen
+
+
+def _preference(span: Span) -> tuple[float, int, int]:
+    return (-span.score, span.start - span.end, span.start)
+
+
+def _start(span: Span) -> int:
+    return span.start

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Label(StrEnum):
@@ -30,11 +30,11 @@ CHECKSUM_LABELS: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     """``text[start:end]`` is personal data of kind ``label`` (a ``Label`` value, or the name of
     a workspace's own pattern), with a confidence ``score`` in [0, 1]. Offsets are Python string
-    indexes (code points), end exclusive."""
+    indexes (code points), end exclusive. A named tuple: immutable, hashable, and cheap to make,
+    which matters at a few dozen candidates per message."""
 
     start: int
     end: int
@@ -44,5 +44,6 @@ class Span:
     def overlaps(self, other: Span) -> bool:
         return self.start < other.end and other.start < self.end
 
-    def __len__(self) -> int:
+    @property
+    def length(self) -> int:
         return self.end - self.start
