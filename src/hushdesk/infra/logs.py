@@ -68,7 +68,8 @@ def redact_text(text: str, detector: Detector | None = None) -> str:
 
 
 def mask_personal_data(text: str, detector: Detector) -> str:
-    pieces, position = [], 0
+    pieces: list[str] = []
+    position = 0
     for span in detector.detect(text):
         pieces.extend((text[position : span.start], f"[{span.label}]"))
         position = span.end
