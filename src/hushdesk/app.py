@@ -36,6 +36,7 @@ from hushdesk.web import (
     link_pages,
     mfa_pages,
     passkey_pages,
+    redaction_pages,
     setup_pages,
     team_pages,
 )
@@ -105,6 +106,7 @@ def create_app(
         link_pages,
         agent_pages,
         api_key_pages,
+        redaction_pages,
         audit_pages,
         api_v1,
     ):

@@ -14,6 +14,7 @@ from hushdesk.identity import passkey_challenges as identity_passkey_challenges
 from hushdesk.identity import passkeys as identity_passkeys
 from hushdesk.infra.db.base import Base
 from hushdesk.infra.jobs import models as job_models
+from hushdesk.privacy.redaction_policy import models as redaction_policy_models
 from hushdesk.workspaces import models as workspace_models
 
 metadata = Base.metadata
@@ -32,6 +33,7 @@ __all__ = [
     "job_models",
     "mappers",
     "metadata",
+    "redaction_policy_models",
     "reencryption_models",
     "workspace_models",
 ]

@@ -64,6 +64,8 @@ FORM = {
     "region": "eu",
     "owner_name": "Some One",
     "owner_email": "someone@example.com",
+    "mode": "label",
+    "sample_text": "mail someone@example.com",
 }
 # Routes whose body is JSON (the passkey ceremonies' answers).
 JSON_ANSWER = {"challenge_id": str(uuid.uuid4()), "credential": {"id": "x", "type": "public-key"}}

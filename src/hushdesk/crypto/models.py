@@ -19,6 +19,7 @@ from hushdesk.infra.db.base import Base, CreatedAt, UUIDPrimaryKey
 class KeyPurpose(enum.StrEnum):
     DATA = "data"  # seals column values and files
     INDEX = "index"  # keys the blind indexes (HMAC-SHA256)
+    PSEUDONYM = "pseudonym"  # keys the pseudonyms of redacted text (HMAC-SHA256)
 
 
 class KeyStatus(enum.StrEnum):
