@@ -62,6 +62,12 @@ def test_finds_each_kind_of_identifier(detector: Detector, text: str, value: str
         "Jordan 1 retro in size 10?",
         "collection at 20:30 works",
         "invoice 9001010000085 is wrong",  # a valid ZA ID shape, but the cue says invoice
+        "Can I pay with Apple Pay or Google Pay?",
+        "Does the Marina Mall branch have it?",
+        "Do you stock Nike Air Max 90 in size 8?",
+        "Meine Bestellung ist noch nicht angekommen",
+        "Goeie môre, my bestelling het nie opgedaag nie",
+        "Table for 4 at 19:30 on Friday please",
     ],
 )
 def test_leaves_decoys_alone(detector: Detector, text: str) -> None:
@@ -84,6 +90,7 @@ def test_leaves_decoys_alone(detector: Detector, text: str) -> None:
         ("account holder: M. van der Merwe", "M. van der Merwe"),
         ("the parcel was addressed to Nomvula Zungu but she moved", "Nomvula Zungu"),
         ("Can Lerato Mokoena pick it up instead?", "Lerato Mokoena"),
+        ("My mom Grace will call you", "Grace"),
     ],
 )
 def test_finds_names_from_context(detector: Detector, text: str, name: str) -> None:

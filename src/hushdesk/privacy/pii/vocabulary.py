@@ -28,7 +28,7 @@ STRONG_NAME_CUES = (
 # must look like one on its own (a known first name, capitalised where the text is not all lower).
 WEAK_NAME_CUES = (
     "i'm", "i am", "im", "i’m", "this is", "it's", "it is", "for", "für", "pour", "voor", "vir",
-    "under", "from", "with", "by", "and", "of", "to", "mit", "avec", "met", "me", "is",
+    "under", "from", "to",
 )  # fmt: skip
 
 RELATIVE_CUES = (
@@ -70,6 +70,16 @@ GREETINGS = (
     "molo", "molweni", "dumela", "dumelang", "lotjhani", "avuxeni", "hanlo", "yo", "sup",
     "greetings", "welcome", "bonjou",
 )  # fmt: skip
+
+# Words that make the word before them a place or a product, not a surname ("Marina Mall").
+PLACE_WORDS = frozenset(
+    """
+    mall store stores shop shops branch centre center plaza square market hotel lodge restaurant
+    cafe café bank school college university church hospital clinic station airport park bay
+    beach city town village heights gardens estate court house tower building pay card air max
+    pro plus mini ultra street road avenue drive lane way close crescent boulevard place
+    """.split()
+)
 
 # Never part of a name, whatever the name lists say ("Will", "May", "Is" are names somewhere).
 STOP_WORDS = frozenset(

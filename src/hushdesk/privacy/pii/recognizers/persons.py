@@ -14,6 +14,7 @@ from hushdesk.privacy.pii.labels import Label, Span
 from hushdesk.privacy.pii.names import NameLexicon
 from hushdesk.privacy.pii.vocabulary import (
     GREETINGS,
+    PLACE_WORDS,
     RELATIVE_CUES,
     SIGN_OFFS,
     STOP_WORDS,
@@ -263,18 +264,18 @@ class _View:
             kind = self.cue_before(first)
             if kind is None:
                 continue
-            strong, titled = kind is _Cue.STRONG, kind is _Cue.TITLE
-            yield from self._after_cue(first, strong=strong, titled=titled, score=_CUE_SCORES[kind])
+            yield from self._after_cue(first, kind)
 
-    def _after_cue(self, first: int, *, strong: bool, titled: bool, score: float) -> Iterator[Span]:
-        token = self.tokens[first]
+    def _after_cue(self, first: int, kind: _Cue) -> Iterator[Span]:
+        token, strong, titled = self.tokens[first], kind is _Cue.STRONG, kind is _Cue.TITLE
         if titled and self.mixed_case and not token.titled:
             return
         end = self.extend(first, strong=strong or titled)
-        if self._cue_accepts(first, end, strong=strong, titled=titled):
-            yield self.span(first, end, score)
+        if self._cue_accepts(first, end, kind):
+            yield self.span(first, end, _CUE_SCORES[kind])
 
-    def _cue_accepts(self, first: int, end: int, *, strong: bool, titled: bool) -> bool:
+    def _cue_accepts(self, first: int, end: int, kind: _Cue) -> bool:
+        strong, titled = kind is _Cue.STRONG, kind is _Cue.TITLE
         token = self.tokens[first]
         lower_in_mixed = self.mixed_case and not token.titled
         if strong:
@@ -283,7 +284,12 @@ class _View:
             return self.name_like(token) and not (lower_in_mixed and self.known_word(token))
         if _DIGIT_NEXT.match(self.text, token.end) or (lower_in_mixed and end - first < 2):
             return False  # "to April 22", "for May 5"; a lone lower-case word where case speaks
-        if self.likely_first_name(token) or (titled and self.name_like(token)):
+        if titled and self.name_like(token):
+            return True
+        # After "for", "to", "from" a lone common word that is also a name ("with Apple Pay") is
+        # not enough; after "my mom" it is.
+        lone_common = end - first < 2 and token.zipf >= 4.5 and kind is _Cue.WEAK
+        if self.likely_first_name(token) and not lone_common:
             return True
         # Two capitalised words never seen as ordinary words: a name the lists lack.
         named = self.tokens[first:end]
@@ -388,6 +394,8 @@ class _View:
 
     def _pair_score(self, first: _Token, second: _Token) -> float | None:
         if self.is_stop(first) or self.is_stop(second) or self.is_acronym(first):
+            return None
+        if second.lower in PLACE_WORDS:
             return None
         rank, last = self.first_rank(first), self.last_rank(second)
         if rank is None or (last is None and self.zipf(second) > 0):
