@@ -5,6 +5,7 @@ as a last name and as an ordinary word."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
@@ -98,18 +99,29 @@ class PersonRecognizer:
 
 
 def _tokenize(text: str) -> list[_Token]:
-    tokens = []
-    for match in _TOKEN.finditer(text):
-        word, end, possessive = match.group(), match.end(), False
-        if len(word) > 3 and word[-2] in "'’" and word[-1] in "sS":
-            word, end, possessive = word[:-2], end - 2, True
-        start = match.start()
-        prefixed = _NGUNI_PREFIX.match(word) if word[0] in "nN" else None
-        if prefixed:  # "nguSipho": "it is Sipho" in Zulu and Xhosa
-            start, word = start + prefixed.end(1), word[prefixed.end(1) :]
-        titled = word[0].isupper() and not word[1:2].isupper()
-        tokens.append(_Token(start, end, word, word.casefold(), possessive, titled))
+    tokens = [
+        _Token(m.start(), m.end(), w, w.casefold(), False, w[0].isupper() and not w[1:2].isupper())
+        for m in _TOKEN.finditer(text)
+        for w in (m.group(),)
+    ]
+    if "'" in text or "’" in text or "ng" in text or "nd" in text:
+        for token in tokens:
+            _split_affixes(token)
     return tokens
+
+
+def _split_affixes(token: _Token) -> None:
+    """A possessive "'s" comes off the end; a Zulu or Xhosa "ngu" ("it is") off the front of a
+    capitalised name ("nguSipho")."""
+    word = token.text
+    if len(word) > 3 and word[-2] in "'’" and word[-1] in "sS":
+        word, token.end, token.possessive = word[:-2], token.end - 2, True
+    prefixed = _NGUNI_PREFIX.match(word) if word[0] in "nN" else None
+    if prefixed:
+        token.start, word = token.start + prefixed.end(1), word[prefixed.end(1) :]
+    if word != token.text:
+        token.text, token.lower = word, word.casefold()
+        token.titled = word[0].isupper() and not word[1:2].isupper()
 
 
 class _View:
@@ -117,12 +129,9 @@ class _View:
 
     def __init__(self, text: str, tokens: list[_Token], names: NameLexicon | None) -> None:
         self.text, self.tokens, self.names = text, tokens, names
-        uppers = sum(map(str.isupper, text))
-        self.upper_text = uppers > 0.6 * sum(map(str.isalpha, text))
         # Capital letters say something wherever the text is not all lower case; in text written
         # in capitals, the few words in title case stand out the same way.
-        self.mixed_case = uppers > 0
-        self.by_start = {token.start: index for index, token in enumerate(tokens)}
+        self.mixed_case = text != text.lower()
         self.lowers = [token.lower for token in tokens]
         if names is not None:
             raw = names.raw_entries
@@ -134,9 +143,28 @@ class _View:
                         entry[1] or None,
                         entry[2],
                     )
-        # Judgements about the gaps between tokens, made once: every rule below asks them often.
-        self.initial = [self._is_initial(index) for index in range(len(tokens))]
-        self.breaks = [self._gap_breaks(index) for index in range(len(tokens))]
+        self.initial, self.breaks = self._judge_gaps()
+
+    def _judge_gaps(self) -> tuple[list[bool], list[bool]]:
+        """Which tokens are initials ("S."), and which gaps separate a token from the one before
+        (punctuation or a line break; the full stop of an initial does not). Made once, in one
+        pass: every rule below asks them often."""
+        text, tokens, mixed = self.text, self.tokens, self.mixed_case
+        last = len(tokens) - 1
+        initial = [False] * len(tokens)
+        breaks = [True] * len(tokens)
+        previous: _Token | None = None
+        for index, token in enumerate(tokens):
+            if len(token.text) == 1 and 0 < index < last and text[token.end : token.end + 1] == ".":
+                initial[index] = token.text.isupper() or not mixed
+            if previous is not None and not previous.possessive:
+                gap = text[previous.end : token.start]
+                if initial[index - 1]:
+                    breaks[index] = gap.strip() != "."
+                else:
+                    breaks[index] = gap != " " and (gap.strip() != "" or "\n" in gap)
+            previous = token
+        return initial, breaks
 
     # -- judgements of one token ---------------------------------------------------------------
 
@@ -183,17 +211,13 @@ class _View:
         """Whether the text between token ``index - 1`` and ``index`` separates them."""
         return self.breaks[index]
 
-    def _is_initial(self, index: int) -> bool:
-        token = self.tokens[index]
-        return (
-            len(token.text) == 1
-            and 0 < index < len(self.tokens) - 1
-            and self.text[token.end : token.end + 1] == "."
-            and (token.text.isupper() or not self.mixed_case)
-        )
+    @functools.cached_property
+    def upper_text(self) -> bool:
+        """Written mostly in capitals ("STILL WAITING ON PARCEL ...")."""
+        return sum(map(str.isupper, self.text)) > 0.6 * sum(map(str.isalpha, self.text))
 
     def is_acronym(self, token: _Token) -> bool:
-        return len(token.text) > 1 and token.text.isupper() and self.mixed_case and not self.upper_text
+        return self.mixed_case and len(token.text) > 1 and token.text.isupper() and not self.upper_text
 
     def closes_clause(self, end: int) -> bool:
         """Whether the name ending before token ``end`` ends its clause."""
@@ -201,17 +225,6 @@ class _View:
             return not any(char.isalnum() for char in self.text[self.tokens[-1].end :])
         gap = self.text[self.tokens[end - 1].end : self.tokens[end].start].lstrip(" ")
         return gap[:1] in (",", ".", "!", "?", ";", ":", "\n", "-", "(")
-
-    def _gap_breaks(self, index: int) -> bool:
-        if index == 0:
-            return True
-        previous = self.tokens[index - 1]
-        if previous.possessive:
-            return True
-        gap = self.text[previous.end : self.tokens[index].start]
-        if self.is_initial(index - 1):
-            return gap.strip() != "."
-        return gap.strip() != "" or "\n" in gap
 
     # -- spans ------------------------------------------------------------------------------------
 
