@@ -138,3 +138,11 @@ def test_spans_never_overlap(detector: Detector) -> None:
 
 def test_without_name_lists_capitalised_names_after_cues_are_still_found() -> None:
     assert ("Thabo Mokoena", "PERSON") in found(Detector(), "Hi, my name is Thabo Mokoena.")
+
+
+def test_internationalised_email_addresses_are_found() -> None:
+    assert ("zoë@exämple.com", "EMAIL") in found(Detector(), "write to zoë@exämple.com now")
+
+
+def test_lower_case_words_before_here_are_not_a_name_without_name_lists() -> None:
+    assert Detector().detect("nothing personal here") == []

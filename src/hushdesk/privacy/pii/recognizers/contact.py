@@ -11,8 +11,9 @@ import phonenumbers
 from hushdesk.privacy.pii.context import Cue, nearest_cue
 from hushdesk.privacy.pii.labels import Label, Span
 
+# Letters of any script in the local part and the domain (internationalised addresses).
 _EMAIL = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+    r"(?<![\w.+-])[^\W_][\w.%+-]{0,63}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-])"
 )
 
 

@@ -327,8 +327,15 @@ class _View:
             first -= 1
             if self.gap_breaks(first):
                 break
-        if first < stop and (self.likely_first_name(self.tokens[first]) or stop - first >= 2):
+        if first == stop:
+            return
+        named = self.tokens[first:stop]
+        capitalised = self.mixed_case and all(token.titled for token in named)
+        if self.likely_first_name(named[0]) or (len(named) >= 2 and (capitalised or self._all_known(named))):
             yield self.span(first, stop, score)
+
+    def _all_known(self, tokens: list[_Token]) -> bool:
+        return all(token.first_rank is not None or token.last_rank is not None for token in tokens)
 
     def sign_off(self) -> Iterator[Span]:
         """A name at the very end, after a sign-off word or a dash, tilde or line break."""
