@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hushdesk.cli import audit, keys, server, worker
+from hushdesk.cli import audit, keys, pii, server, worker
 
 app = typer.Typer(
     name="hushdesk",
@@ -17,6 +17,7 @@ server.register(app)
 worker.register(app)
 keys.register(app)
 audit.register(app)
+pii.register(app)
 
 
 def main() -> None:
