@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from hushdesk.agents import models as agent_models
+from hushdesk.agents.knowledge import models as knowledge_models
 from hushdesk.audit import models as audit_models
 from hushdesk.credentials import models as credential_models
 from hushdesk.crypto import models as crypto_models
@@ -31,6 +32,7 @@ __all__ = [
     "identity_passkey_challenges",
     "identity_passkeys",
     "job_models",
+    "knowledge_models",
     "mappers",
     "metadata",
     "redaction_policy_models",

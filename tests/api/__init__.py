@@ -70,7 +70,7 @@ def make_key(
 
 def make_agent(client: TestClient, principal: Principal, *, name: str = "Front desk") -> uuid.UUID:
     with unit_of_work(app_sessions(client)) as session:
-        return do_create_agent(session, principal, name=name).id
+        return do_create_agent(session, workspace_id=principal.workspace_id, name=name).id
 
 
 def make_other_workspace(client: TestClient, *, email: str = "bea@example.org") -> Principal:

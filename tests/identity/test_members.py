@@ -320,7 +320,7 @@ def test_removal_ends_sessions_revokes_keys_and_deletes_assignments(team: Team) 
             scopes=["agent:read"],
             expires_at=utcnow() + dt.timedelta(days=30),
         )
-        agent = Agent(workspace_id=team.workspace_id, name="Billing bot")
+        agent = Agent(workspace_id=team.workspace_id, name="Billing bot", slug="billing-bot")
         session.add(agent)
         session.flush()
         session.add(

@@ -75,7 +75,7 @@ def _workspace_b_ids(client: TestClient) -> dict[str, uuid.UUID]:
     with unit_of_work(app_sessions(client)) as session:
         membership = session.scalars(select(Membership).where(Membership.user_id == support_id)).one()
         owner_membership = session.scalars(select(Membership).where(Membership.user_id == owner_id)).one()
-        agent = Agent(workspace_id=workspace.id, name="Their agent")
+        agent = Agent(workspace_id=workspace.id, name="Their agent", slug="their-agent")
         session.add(agent)
         invitation = Invitation(
             workspace_id=workspace.id,
@@ -158,7 +158,9 @@ def _run_matrix(client: TestClient, engine: Engine) -> tuple[list[str], list[str
     signed_in_owner(client, engine)
     owner_cookie = client.cookies["hushdesk_session"]
     with unit_of_work(app_sessions(client)) as session:
-        session.add(Agent(workspace_id=workspace_id_of(client, email=OWNER_EMAIL), name="Our agent"))
+        session.add(
+            Agent(workspace_id=workspace_id_of(client, email=OWNER_EMAIL), name="Our agent", slug="our-agent")
+        )
     key = _all_scopes_key(client)
     other = _workspace_b_ids(client)
     client.cookies.clear()

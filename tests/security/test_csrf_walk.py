@@ -87,7 +87,7 @@ def _own_ids(client: TestClient) -> dict[str, str]:
     workspace_id = workspace_id_of(client, email=OWNER_EMAIL)
     add_member(client, workspace_id=workspace_id, email="sam@example.com", role="support")
     with unit_of_work(app_sessions(client)) as session:
-        agent = Agent(workspace_id=workspace_id, name="Ours")
+        agent = Agent(workspace_id=workspace_id, name="Ours", slug="ours")
         session.add(agent)
         session.flush()
         membership = session.scalars(select(Membership).where(Membership.role == "support")).one()

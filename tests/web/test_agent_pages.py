@@ -14,7 +14,7 @@ from hushdesk.audit.models import AuditEvent
 from hushdesk.identity.models import Membership
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.workspaces.models import Region
-from hushdesk.workspaces.service import do_create_workspace
+from hushdesk.workspaces.service import do_create_workspace, slugify
 from tests.web.helpers import (
     OWNER_EMAIL,
     add_member,
@@ -44,7 +44,7 @@ def _csrf(client: TestClient) -> str:
 
 def _agent(client: TestClient, workspace_id: uuid.UUID, name: str) -> uuid.UUID:
     with unit_of_work(app_sessions(client)) as session:
-        agent = Agent(workspace_id=workspace_id, name=name)
+        agent = Agent(workspace_id=workspace_id, name=name, slug=slugify(name))
         session.add(agent)
         session.flush()
         return agent.id

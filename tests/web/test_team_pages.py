@@ -22,7 +22,7 @@ from hushdesk.identity.tokens import token_digest
 from hushdesk.infra.db.base import utcnow
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.workspaces.models import Region
-from hushdesk.workspaces.service import do_create_workspace
+from hushdesk.workspaces.service import do_create_workspace, slugify
 from tests.web.helpers import (
     MEMBER_PASSWORD,
     OWNER_EMAIL,
@@ -90,7 +90,7 @@ def _count(client: TestClient, model: type[Any]) -> int:
 
 def _make_agent(client: TestClient, workspace_id: uuid.UUID, name: str) -> uuid.UUID:
     with _db(client) as session:
-        agent = Agent(workspace_id=workspace_id, name=name)
+        agent = Agent(workspace_id=workspace_id, name=name, slug=slugify(name))
         session.add(agent)
         session.flush()
         return agent.id

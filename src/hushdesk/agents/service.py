@@ -7,6 +7,7 @@ Services flush, never commit; the caller records the audit event.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 
@@ -16,8 +17,11 @@ from sqlalchemy.orm import Session
 from hushdesk.agents.models import Agent, AgentAssignment
 from hushdesk.identity.models import Membership
 from hushdesk.identity.principal import Principal
-from hushdesk.infra.errors import NotFound, ValidationFailed
+from hushdesk.infra.errors import Conflict, NotFound, ValidationFailed
 from hushdesk.infra.text import has_control_characters
+from hushdesk.workspaces.service import slugify
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,47}")
 
 
 def _visible_agents(principal: Principal) -> Select[Agent]:
@@ -57,13 +61,56 @@ def check_agent_name(name: str) -> str:
     return clean
 
 
-def do_create_agent(session: Session, principal: Principal, *, name: str) -> Agent:
-    """Create an agent in the principal's workspace. Raises ``ValidationFailed`` for a bad
-    name. Flushes; never commits."""
-    agent = Agent(workspace_id=principal.workspace_id, name=check_agent_name(name))
+def check_agent_slug(slug: str) -> str:
+    if not _SLUG.fullmatch(slug):
+        raise ValidationFailed(
+            "A slug is 1 to 48 lowercase letters, digits and dashes, starting with a letter or digit."
+        )
+    return slug
+
+
+def access_agent_by_slug(session: Session, *, workspace_id: uuid.UUID, slug: str) -> Agent:
+    """The agent ``slug`` of workspace ``workspace_id``, for the local operator (the CLI),
+    who may reach every agent of a workspace. Raises ``NotFound``."""
+    agent = session.scalar(select(Agent).where(Agent.workspace_id == workspace_id, Agent.slug == slug))
+    if agent is None:
+        raise NotFound()
+    return agent
+
+
+def do_create_agent(
+    session: Session, *, workspace_id: uuid.UUID, name: str, slug: str | None = None
+) -> Agent:
+    """Create an agent in workspace ``workspace_id`` (the caller has checked that its actor may)
+    with the default configuration: the offline extractive responder and lexical retrieval.
+    The slug is ``slug``, or one derived from the name and made unique in the workspace.
+    Raises ``ValidationFailed`` for a bad name or slug, ``Conflict`` for a slug in use.
+    Flushes; never commits. The caller records the first configuration version."""
+    clean_name = check_agent_name(name)
+    if slug is not None:
+        chosen = check_agent_slug(slug)
+        if _slug_taken(session, workspace_id, chosen):
+            raise Conflict("Another agent of this workspace already has that slug.")
+    else:
+        chosen = _free_slug(session, workspace_id, slugify(clean_name)[:40] or "agent")
+    agent = Agent(workspace_id=workspace_id, name=clean_name, slug=chosen)
     session.add(agent)
     session.flush()
     return agent
+
+
+def _slug_taken(session: Session, workspace_id: uuid.UUID, slug: str) -> bool:
+    found = session.scalar(select(Agent.id).where(Agent.workspace_id == workspace_id, Agent.slug == slug))
+    return found is not None
+
+
+def _free_slug(session: Session, workspace_id: uuid.UUID, base: str) -> str:
+    if not base[0].isalnum():
+        base = f"agent-{base}"
+    slug, number = base, 2
+    while _slug_taken(session, workspace_id, slug):
+        slug, number = f"{base}-{number}", number + 1
+    return slug
 
 
 def assigned_agent_ids(session: Session, *, membership_id: uuid.UUID) -> set[uuid.UUID]:

@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hushdesk.agents.config import Actor, do_record_first_version
 from hushdesk.agents.models import Agent, AgentAssignment
 from hushdesk.agents.service import access_agent_by_id, do_create_agent, list_agents
 from hushdesk.audit.models import ActorKind
-from hushdesk.audit.service import do_record_event
 from hushdesk.identity.models import Membership, User
 from hushdesk.identity.permissions import Permission
 from hushdesk.identity.sessions import SignedIn
@@ -49,18 +49,10 @@ def create_agent(
     if not _may_create(user):
         raise PermissionDenied("Only owners and admins create agents.")
     try:
-        agent = do_create_agent(db, user.principal, name=name)
+        agent = do_create_agent(db, workspace_id=user.workspace.id, name=name)
     except ValidationFailed as exc:
         return _agents_page(request, db, templates, user, problem=exc.public_message, name=name, status=422)
-    do_record_event(
-        db,
-        workspace_id=user.workspace.id,
-        actor_kind=ActorKind.USER,
-        actor_id=str(user.user.id),
-        action="agent.created",
-        target_kind="agent",
-        target_id=str(agent.id),
-    )
+    do_record_first_version(db, agent, actor=Actor(ActorKind.USER, str(user.user.id)))
     return RedirectResponse(f"/agents/{agent.id}", status_code=303)
 
 
