@@ -91,3 +91,9 @@ def test_personal_data_in_messages_fields_and_tracebacks_is_masked_by_label(log_
     assert first["message"] == "lookup for [EMAIL] on [PHONE]"
     assert first["card"] == "[CREDIT_CARD]"
     assert "[ZA_ID]" in second["exception"]
+
+
+def test_the_pdf_readers_messages_which_quote_documents_are_not_logged(log_stream: io.StringIO) -> None:
+    logging.getLogger("pypdf").warning("Ignoring wrong pointing object b'CONFIDENTIAL-KNOWLEDGE'")
+    logging.getLogger("pypdf._reader").error("startxref points at b'CONFIDENTIAL-KNOWLEDGE'")
+    assert "CONFIDENTIAL-KNOWLEDGE" not in log_stream.getvalue()

@@ -135,3 +135,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("huey").setLevel(max(logging.getLogger().level, logging.INFO))
+    # The PDF reader quotes bytes of the document it is reading in its warnings and errors; the
+    # document is a business's confidential knowledge, and every failure already reaches the
+    # admin as our own message, so its log stays silent.
+    logging.getLogger("pypdf").setLevel(logging.CRITICAL + 1)

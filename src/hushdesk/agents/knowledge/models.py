@@ -28,8 +28,9 @@ class KnowledgeDocument(EncryptedModel, UUIDPrimaryKey, CreatedAt, Base):
     )
     agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agent.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(EncryptedText())
-    title: Mapped[str] = mapped_column(EncryptedText(), default="")
-    links: Mapped[list[str]] = mapped_column(EncryptedJSON(), default=list)
+    # Sealed columns have no defaults: a default is applied at insert, after sealing.
+    title: Mapped[str] = mapped_column(EncryptedText())
+    links: Mapped[list[str]] = mapped_column(EncryptedJSON())
     # The original in the encrypted file store (none for pasted text).
     file_id: Mapped[str | None] = mapped_column(EncryptedText(), default=None)
     kind: Mapped[str] = mapped_column(String(16))
@@ -83,7 +84,7 @@ class KnowledgeImport(EncryptedModel, UUIDPrimaryKey, CreatedAt, Base):
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
     pages_failed: Mapped[int] = mapped_column(Integer, default=0)
     # Public reasons only (never a response body): "https://x/y: the site answered 404".
-    failures: Mapped[list[str]] = mapped_column(EncryptedJSON(), default=list)
+    failures: Mapped[list[str]] = mapped_column(EncryptedJSON())
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"), index=True, default=None
     )

@@ -2,15 +2,18 @@
 
 A file written to the encrypted file store while a transaction is open belongs to rows that
 may never commit, and a file whose rows are deleted must outlive a rollback. ``on_outcome``
-runs the right callback once the session's transaction has committed or rolled back.
+runs the right callback once the session's outermost transaction has committed or rolled
+back. A savepoint that rolls back (``begin_nested``) is not the outcome: the work around it
+may still commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 
 def on_outcome(
@@ -19,21 +22,27 @@ def on_outcome(
     committed: Callable[[], None] | None = None,
     rolled_back: Callable[[], None] | None = None,
 ) -> None:
-    """Call ``committed`` after the session's next commit, or ``rolled_back`` after its next
-    rollback; exactly one of them runs (whichever comes first), once."""
-    state = {"done": False}
+    """Call ``committed`` after the session's outermost transaction commits, or
+    ``rolled_back`` after it rolls back; exactly one of them runs, once."""
+
+    done = False
+
+    def finish(callback: Callable[[], None] | None) -> None:
+        # Listeners stay registered (removing one while the session dispatches its events is
+        # not allowed); they do nothing once the outcome is known.
+        nonlocal done
+        if done:
+            return
+        done = True
+        if callback is not None:
+            callback()
 
     def after_commit(_: Session) -> None:
-        if not state["done"]:
-            state["done"] = True
-            if committed is not None:
-                committed()
+        finish(committed)
 
-    def after_rollback(_: Session) -> None:
-        if not state["done"]:
-            state["done"] = True
-            if rolled_back is not None:
-                rolled_back()
+    def after_soft_rollback(_: Session, previous: SessionTransaction, *__: Any) -> None:
+        if previous.parent is None and not previous.nested:
+            finish(rolled_back)
 
-    event.listen(session, "after_commit", after_commit, once=True)
-    event.listen(session, "after_soft_rollback", lambda s, _previous: after_rollback(s), once=True)
+    event.listen(session, "after_commit", after_commit)
+    event.listen(session, "after_soft_rollback", after_soft_rollback)
