@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hushdesk.cli import audit, keys, pii, server, worker
+from hushdesk.cli import agents, audit, keys, knowledge, pii, server, worker, workspaces
 
 app = typer.Typer(
     name="hushdesk",
@@ -18,6 +18,9 @@ worker.register(app)
 keys.register(app)
 audit.register(app)
 pii.register(app)
+workspaces.register(app)
+agents.register(app)
+knowledge.register(app)
 
 
 def main() -> None:

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hushdesk.audit.models import ActorKind
 from hushdesk.audit.service import do_record_event
-from hushdesk.bootstrap import build_keyring, encrypted_sessions
+from hushdesk.cli.installation import open_installation
 from hushdesk.cli.options import DataDir, KeysDir, fail, load_settings, local_operator, start_database
 from hushdesk.crypto.errors import KeyProviderError
-from hushdesk.crypto.keyring import Keyring
 from hushdesk.crypto.models import DataKeyRecord, KeyPurpose, KeyStatus
 from hushdesk.crypto.reencrypt import data_key_tables, workspace_key_states
 from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
 from hushdesk.infra.jobs.queue import enqueue_work
 from hushdesk.schema import mappers
-from hushdesk.settings import Settings
 from hushdesk.tasks import REENCRYPT_WORKSPACE, build_job_queue
 from hushdesk.workspaces.models import Workspace
 
@@ -43,36 +39,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys, name="keys")
 
 
-@dataclass(frozen=True, slots=True)
-class _Opened:
-    settings: Settings
-    engine: Engine
-    keyring: Keyring
-    sessions: sessionmaker[Session]
-
-
-@contextmanager
-def _opened(data_dir: DataDir, keys_dir: KeysDir) -> Iterator[_Opened]:
-    settings = load_settings(data_dir=data_dir, keys_dir=keys_dir)
-    engine = start_database(settings)
-    try:
-        keyring = build_keyring(settings)
-    except KeyProviderError as exc:
-        engine.dispose()
-        raise fail(str(exc)) from exc
-    try:
-        yield _Opened(settings, engine, keyring, encrypted_sessions(engine, keyring))
-    finally:
-        keyring.contact_keys.dispose()
-        engine.dispose()
-
-
 def rotate_master(data_dir: DataDir = None, keys_dir: KeysDir = None) -> None:
     """Make a new master key (KEK) current and re-wrap every data key under it.
 
     Online: a running server keeps working (older KEKs still unwrap). Exits 2 when the
     provider cannot rotate (a master key from HUSHDESK_MASTER_KEY)."""
-    with _opened(data_dir, keys_dir) as opened:
+    with open_installation(data_dir, keys_dir) as opened:
         try:
             kek_id = opened.keyring.provider.rotate()
         except KeyProviderError as exc:
@@ -110,7 +82,7 @@ def rotate_workspace(slug: WorkspaceSlug, data_dir: DataDir = None, keys_dir: Ke
     """Retire the workspace's data key, make a new one, and queue the re-encryption of every
     value the old key seals (the old key is destroyed when none is left). Exits 2, changing
     nothing, for an unknown workspace."""
-    with _opened(data_dir, keys_dir) as opened:
+    with open_installation(data_dir, keys_dir) as opened:
         queue = build_job_queue(opened.settings, engine=opened.engine, sessions=opened.sessions)
         try:
             with unit_of_work(opened.sessions) as session:
