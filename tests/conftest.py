@@ -118,6 +118,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "keys_dir": tmp_path / "keys",
         "allowed_hosts": ["testserver", "localhost"],
         "run_jobs_in_process": False,
+        "cache_dir": NAME_CACHE,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -11,6 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hushdesk import __version__
+from hushdesk.agents.knowledge.ranking import LocalEmbedder, local_model_available
+from hushdesk.agents.knowledge.search import KnowledgeIndexCache
+from hushdesk.agents.runtime import AssistantServices, LoadedOnce
 from hushdesk.crypto.columns import install_encryption
 from hushdesk.crypto.keyring import Keyring
 from hushdesk.crypto.keystore import ContactKeyStore
@@ -20,6 +23,7 @@ from hushdesk.infra.db.engine import create_db_engine
 from hushdesk.infra.db.migrate import is_up_to_date, upgrade_to_head
 from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
 from hushdesk.infra.http import OutboundPolicy, build_http_client, parse_networks
+from hushdesk.privacy.pii import Detector, NameLexicon
 from hushdesk.settings import KeyProviderName, Settings
 
 
@@ -110,3 +114,21 @@ def encrypted_sessions(engine: Engine, keyring: Keyring) -> sessionmaker[Session
     sessions = make_sessionmaker(engine)
     install_encryption(sessions, keyring)
     return sessions
+
+
+def assistant_services(settings: Settings) -> AssistantServices:
+    """What answering needs in this process: the PII engine with its name lists (read on first
+    use from the cache folder, built there once if missing), the knowledge index cache (with
+    the local embedding model when its optional package is installed) and outbound clients."""
+
+    def load_detector() -> Detector:
+        return Detector(names=NameLexicon.load(settings.resolved_cache_dir))
+
+    def load_embedder() -> LocalEmbedder | None:
+        return LocalEmbedder.load() if local_model_available() else None
+
+    return AssistantServices(
+        detector=LoadedOnce(load_detector),
+        index_cache=KnowledgeIndexCache(embedder=load_embedder),
+        http_client=lambda: outbound_client(settings),
+    )

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./var")
     keys_dir: Path = Path("./keys")
+    # Derived data built once from installed packages (the PII engine's name lists); default
+    # <data dir>/cache.
+    cache_dir: Path | None = None
     # Empty means the embedded default: a SQLite file in the data folder.
     database_url: SecretStr = SecretStr("")
 
@@ -82,6 +85,8 @@ class Settings(BaseSettings):
     outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Knowledge-base uploads only (several files of up to 20 MiB each in one form).
+    max_upload_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
     setup_link_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
 
     # Background jobs: in the server process on the embedded default; set false when separate
@@ -157,6 +162,10 @@ class Settings(BaseSettings):
         if url:
             return url
         return f"sqlite:///{(self.keys_dir / 'contact-keys.sqlite3').resolve()}"
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.data_dir / "cache"
 
     @property
     def uploads_dir(self) -> Path:
