@@ -1,4 +1,4 @@
-"""Agents" configuration and its versions; knowledge documents, chunks and URL imports.
+"""Agents' configuration and its versions; knowledge documents, chunks and URL imports.
 
 Existing agents get a slug made from their name (unique in their workspace) and the default
 configuration: the offline extractive responder, lexical retrieval, hand-off on request.
