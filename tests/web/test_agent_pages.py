@@ -6,7 +6,7 @@ import re
 import uuid
 
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 from sqlalchemy import Engine, func, select
 
 from hushdesk.agents.models import Agent, AgentAssignment
