@@ -12,9 +12,13 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy import Engine, delete, or_
 from sqlalchemy.orm import Session, registry, sessionmaker
 
+from hushdesk import __version__
+from hushdesk.agents.knowledge.imports import KNOWLEDGE_IMPORT, ClientFactory, give_up_import, run_import
+from hushdesk.crypto.files import EncryptedFileStore
 from hushdesk.crypto.reencrypt import (
     DEFAULT_BATCH_SIZE,
     ReencryptionRefusedError,
@@ -24,10 +28,11 @@ from hushdesk.crypto.reencrypt import (
 from hushdesk.identity.models import Invitation, PasswordReset, SetupToken, WebSession
 from hushdesk.identity.passkey_challenges import PasskeyChallenge
 from hushdesk.identity.throttle import purge_stale
+from hushdesk.infra.http import OutboundPolicy, build_http_client, parse_networks
 from hushdesk.infra.jobs.backend import create_job_queue
 from hushdesk.infra.jobs.handlers import Handler, Job, PermanentWorkError
 from hushdesk.infra.jobs.queue import JobQueue
-from hushdesk.infra.jobs.store import delete_finished_work, rowcount
+from hushdesk.infra.jobs.store import LeaseLostError, delete_finished_work, rowcount
 from hushdesk.schema import mappers as application_mappers
 from hushdesk.settings import Settings
 
@@ -35,6 +40,9 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING = "housekeeping"
 REENCRYPT_WORKSPACE = "reencrypt-workspace"
+# A URL import is retried a few times (a database or key failure); the site's own failures are
+# recorded on the import, not retried.
+KNOWLEDGE_IMPORT_ATTEMPTS = 3
 HOUSEKEEPING_EVERY = dt.timedelta(hours=1)
 # Dead sign-in records are kept a day, so "this link has expired" can still be told apart
 # from a mistyped link while someone is trying to use it.
@@ -54,20 +62,78 @@ def build_job_queue(
         sqlite_queue_file=settings.data_dir / "jobs.sqlite3",
         lease=dt.timedelta(seconds=settings.job_lease_seconds),
     )
-    register_tasks(queue, sessions=sessions)
+    register_tasks(queue, sessions=sessions, settings=settings)
     return queue
 
 
-def register_tasks(queue: JobQueue, *, sessions: sessionmaker[Session] | None = None) -> None:
+def register_tasks(
+    queue: JobQueue,
+    *,
+    sessions: sessionmaker[Session] | None = None,
+    settings: Settings | None = None,
+    client_factory: ClientFactory | None = None,
+) -> None:
     """Register every handler and periodic schedule of the application on ``queue``.
 
     Work that opens encrypted values (``reencrypt-workspace``) is only registered when
     ``sessions`` carry the keyring: a process without one leaves such items unclaimed for a
-    process that has it."""
+    process that has it. ``knowledge-import`` also needs ``settings`` (the uploads folder and
+    the outbound policy); ``client_factory`` replaces the outbound client made from them
+    (tests)."""
     queue.register_handler(HOUSEKEEPING, run_housekeeping)
     queue.register_periodic(HOUSEKEEPING, every=HOUSEKEEPING_EVERY)
     if sessions is not None:
         queue.register_handler(REENCRYPT_WORKSPACE, reencrypt_workspace_handler(sessions))
+    if sessions is not None and settings is not None:
+        queue.register_handler(
+            KNOWLEDGE_IMPORT,
+            knowledge_import_handler(
+                sessions,
+                client_factory=client_factory or outbound_client_factory(settings),
+                files=EncryptedFileStore(settings.uploads_dir),
+            ),
+            max_attempts=KNOWLEDGE_IMPORT_ATTEMPTS,
+        )
+
+
+def outbound_client_factory(settings: Settings) -> ClientFactory:
+    """Makes outbound clients under the installation's policy (the private networks the
+    operator allowed), as ``hushdesk.bootstrap.outbound_client`` does for the server."""
+    policy = OutboundPolicy(allowed_networks=parse_networks(settings.outbound_allowed_networks))
+
+    def make_client() -> httpx.Client:
+        return build_http_client(policy, version=__version__)
+
+    return make_client
+
+
+def knowledge_import_handler(
+    sessions: sessionmaker[Session], *, client_factory: ClientFactory, files: EncryptedFileStore
+) -> Handler:
+    """The handler of ``knowledge-import`` items (payload: ``import_id``): run the import (see
+    ``hushdesk.agents.knowledge.imports.run_import``), renewing the lease after each page and
+    recording the final status in the transaction that marks the item done. When the last
+    attempt fails unexpectedly, the import is marked failed before the error propagates."""
+
+    def run_knowledge_import(job: Job) -> None:
+        import_id = uuid.UUID(str(job.claim.payload["import_id"]))
+        try:
+            run_import(
+                sessions,
+                client_factory,
+                files,
+                import_id,
+                between_pages=job.renew_lease,
+                finishing=job.completing,
+            )
+        except LeaseLostError:
+            raise  # another attempt has the item now, and finishes the import
+        except Exception:
+            if job.claim.attempt >= KNOWLEDGE_IMPORT_ATTEMPTS:
+                give_up_import(sessions, import_id)
+            raise
+
+    return run_knowledge_import
 
 
 def reencrypt_workspace_handler(

@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
+from hushdesk.agents.knowledge.models import KnowledgeDocument, KnowledgeImport
 from hushdesk.agents.models import Agent
 from hushdesk.app import create_app
 from hushdesk.identity.api_keys import do_create_api_key
@@ -77,6 +78,26 @@ def _workspace_b_ids(client: TestClient) -> dict[str, uuid.UUID]:
         owner_membership = session.scalars(select(Membership).where(Membership.user_id == owner_id)).one()
         agent = Agent(workspace_id=workspace.id, name="Their agent", slug="their-agent")
         session.add(agent)
+        session.flush()
+        document = KnowledgeDocument(
+            workspace_id=workspace.id,
+            agent_id=agent.id,
+            source="their-returns.md",
+            title="",
+            links=[],
+            kind="markdown",
+            byte_size=10,
+            page_count=1,
+            chunk_count=0,
+        )
+        knowledge_import = KnowledgeImport(
+            workspace_id=workspace.id,
+            agent_id=agent.id,
+            url="https://help.other.example/",
+            failures=[],
+            created_by_id=owner_id,
+        )
+        session.add_all([document, knowledge_import])
         invitation = Invitation(
             workspace_id=workspace.id,
             email="new@other.example",
@@ -116,6 +137,8 @@ def _workspace_b_ids(client: TestClient) -> dict[str, uuid.UUID]:
             "invitation_id": invitation.id,
             "key_id": key.id,
             "passkey_id": passkey.id,
+            "document_id": document.id,
+            "import_id": knowledge_import.id,
         }
     sign_in_directly(client, email="sid@other.example")
     with unit_of_work(app_sessions(client)) as session:
@@ -212,6 +235,10 @@ def test_ids_of_another_workspace_are_not_found_and_change_nothing(
         "GET /agents/{agent_id}",
         "POST /team/members/{membership_id}/role",
         "GET /api/v1/agents/{agent_id}",
+        "POST /agents/{agent_id}/settings",
+        "POST /agents/{agent_id}/knowledge/files",
+        "POST /agents/{agent_id}/knowledge/documents/{document_id}/delete",
+        "GET /agents/{agent_id}/knowledge/imports/{import_id}",
     ):
         assert expected in checked
     assert len(checked) >= 10

@@ -66,6 +66,19 @@ FORM = {
     "owner_email": "someone@example.com",
     "mode": "label",
     "sample_text": "mail someone@example.com",
+    # Agent settings, deleting an agent, and its knowledge base.
+    "tone": "formal",
+    "temperature": "0.5",
+    "retrieval_mode": "lexical",
+    "handoff_min_score": "10",
+    "handoff_after_failures": "2",
+    "allowed_domains": "shop.example.com",
+    "confirm_name": "Ours",
+    "title": "Returns",
+    "text": "Returns are free within 30 days.",
+    "url": "https://help.example.com/returns",
+    "import_kind": "sitemap",
+    "max_pages": "10",
 }
 # Routes whose body is JSON (the passkey ceremonies' answers).
 JSON_ANSWER = {"challenge_id": str(uuid.uuid4()), "credential": {"id": "x", "type": "public-key"}}
@@ -100,6 +113,8 @@ def _own_ids(client: TestClient) -> dict[str, str]:
             "session_id": str(uuid.uuid4()),
             "token": "not-a-real-link-token",
             "factor_id": str(uuid.uuid4()),
+            "document_id": str(uuid.uuid4()),
+            "import_id": str(uuid.uuid4()),
         }
 
 

@@ -6,6 +6,7 @@ refused request changes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,19 +54,36 @@ def _host_of(scope: Scope) -> str:
 class BodySizeLimitMiddleware:
     """Refuses bodies over ``max_bytes`` with 413: at once when Content-Length says so, or as
     soon as a chunked body passes the limit (the body is read ahead, up to the limit, before
-    the route sees any of it)."""
+    the route sees any of it). Paths matching one of ``upload_paths`` (file uploads) have
+    ``upload_max_bytes`` instead."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, renderer: ErrorRenderer) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        renderer: ErrorRenderer,
+        upload_max_bytes: int | None = None,
+        upload_paths: tuple[re.Pattern[str], ...] = (),
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
+        self.upload_paths = upload_paths
         self.renderer = renderer
+
+    def _limit_for(self, path: str) -> int:
+        if any(pattern.fullmatch(path) for pattern in self.upload_paths):
+            return self.upload_max_bytes
+        return self.default_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit_for(scope["path"])
         declared = _content_length(scope)
-        if declared is not None and (declared < 0 or declared > self.max_bytes):
+        if declared is not None and (declared < 0 or declared > max_bytes):
             await self.renderer.render(scope, PayloadTooLarge())(scope, receive, send)
             return
         messages: list[Message] = []
@@ -76,7 +94,7 @@ class BodySizeLimitMiddleware:
             if message["type"] != "http.request":
                 break
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            if received > max_bytes:
                 await self.renderer.render(scope, PayloadTooLarge())(scope, receive, send)
                 return
             if not message.get("more_body", False):
