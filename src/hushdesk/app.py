@@ -18,7 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hushdesk import __version__
 from hushdesk.api import v1 as api_v1
-from hushdesk.bootstrap import build_keyring, encrypted_sessions
+from hushdesk.bootstrap import assistant_services, build_keyring, encrypted_sessions
 from hushdesk.crypto.keyring import Keyring
 from hushdesk.infra.db.engine import create_db_engine, read_only
 from hushdesk.infra.jobs.runner import EmbeddedWorker
@@ -36,12 +36,15 @@ from hushdesk.web import (
     link_pages,
     mfa_pages,
     passkey_pages,
+    preview_pages,
+    provider_pages,
     redaction_pages,
     setup_pages,
     team_pages,
 )
 from hushdesk.web.errors import ErrorRenderer, install_error_handlers
 from hushdesk.web.guards import BodySizeLimitMiddleware, TrustedHostMiddleware
+from hushdesk.web.knowledge_pages import UPLOAD_PATHS
 from hushdesk.web.request_context import RequestContextMiddleware
 from hushdesk.web.security_headers import SecurityHeadersMiddleware
 from hushdesk.web.unexpected import UnexpectedErrorMiddleware
@@ -89,6 +92,7 @@ def create_app(
     app.state.read_sessions = encrypted_sessions(read_only(engine), keyring)
     app.state.templates = templates
     app.state.jobs = jobs
+    app.state.assistant = assistant_services(settings)
     app.state.rate_limiter = RateLimiter.from_url(settings.rate_limit_storage_url.get_secret_value())
     app.state.readiness_checks = {"database": lambda: _ping_database(engine), "jobs": jobs.ping}
 
@@ -105,6 +109,8 @@ def create_app(
         team_pages,
         link_pages,
         agent_pages,
+        provider_pages,
+        preview_pages,
         api_key_pages,
         redaction_pages,
         audit_pages,
@@ -124,7 +130,13 @@ def _middleware(settings: Settings, renderer: ErrorRenderer) -> list[Middleware]
         Middleware(RequestContextMiddleware, trust_incoming_id=bool(settings.trusted_proxies)),
         Middleware(SecurityHeadersMiddleware),
         Middleware(TrustedHostMiddleware, allowed_hosts=settings.effective_allowed_hosts, renderer=renderer),
-        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, renderer=renderer),
+        Middleware(
+            BodySizeLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            upload_max_bytes=settings.max_upload_body_bytes,
+            upload_paths=UPLOAD_PATHS,
+            renderer=renderer,
+        ),
         Middleware(UnexpectedErrorMiddleware, renderer=renderer),
     ]
     return stack

@@ -127,3 +127,37 @@ def test_a_route_refuses_a_role_without_its_permission(
         assert response.status_code == status
         client.cookies.clear()
         assert client.get("/transcripts", headers={"accept": "application/json"}).status_code == 401
+
+
+# The agent configuration, knowledge, provider and preview routes: what each declares. Reading is agent:read,
+# every change agent:write (the access functions narrow managers to their own agents), and
+# deleting an agent or changing its provider also needs a fresh second factor.
+AGENT_ROUTES = {
+    ("GET", "/agents/{agent_id}/settings"): (Permission.AGENT_WRITE, False),
+    ("POST", "/agents/{agent_id}/settings"): (Permission.AGENT_WRITE, False),
+    ("POST", "/agents/{agent_id}/delete"): (Permission.AGENT_WRITE, True),
+    ("GET", "/agents/{agent_id}/knowledge"): (Permission.AGENT_READ, False),
+    ("POST", "/agents/{agent_id}/knowledge/files"): (Permission.AGENT_WRITE, False),
+    ("POST", "/agents/{agent_id}/knowledge/text"): (Permission.AGENT_WRITE, False),
+    ("POST", "/agents/{agent_id}/knowledge/imports"): (Permission.AGENT_WRITE, False),
+    ("GET", "/agents/{agent_id}/knowledge/imports/{import_id}"): (Permission.AGENT_READ, False),
+    ("POST", "/agents/{agent_id}/knowledge/documents/{document_id}/delete"): (Permission.AGENT_WRITE, False),
+    ("GET", "/agents/{agent_id}/provider"): (Permission.AGENT_READ, False),
+    ("POST", "/agents/{agent_id}/provider"): (Permission.AGENT_WRITE, True),
+    # The preview can cost money and shows the agent's knowledge.
+    ("GET", "/agents/{agent_id}/preview"): (Permission.AGENT_WRITE, False),
+    ("POST", "/agents/{agent_id}/preview"): (Permission.AGENT_WRITE, False),
+}
+
+
+def test_the_agent_configuration_and_knowledge_routes_declare_their_permissions(app: FastAPI) -> None:
+    declared: dict[tuple[str, str], tuple[Permission, bool]] = {}
+    for route, inherited in flat_routes(app.routes):
+        if not isinstance(route, APIRoute) or not route.path.startswith("/agents/{agent_id}/"):
+            continue
+        (check,) = [
+            call for call in route_dependency_calls(route, inherited) if isinstance(call, PermissionCheck)
+        ]
+        for method in route.methods or ():
+            declared[(method, route.path)] = (check.permission, check.fresh)
+    assert declared == AGENT_ROUTES
