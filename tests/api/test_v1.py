@@ -157,7 +157,9 @@ def test_audit_events_come_newest_first_with_hex_hashes_and_page_back(
 
 
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"limit": "ten"}, {"before_seq": 0}])
-def test_bad_audit_paging_is_a_422(client: TestClient, owner: Principal, params: dict[str, int | str]) -> None:
+def test_bad_audit_paging_is_a_422(
+    client: TestClient, owner: Principal, params: dict[str, int | str]
+) -> None:
     key = make_key(client, owner, [Permission.AUDIT_READ])
     response = client.get("/api/v1/audit/events", params=params, headers=bearer(key.token))
     assert response.status_code == 422
