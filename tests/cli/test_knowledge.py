@@ -147,3 +147,14 @@ def test_the_operator_is_recorded_in_the_audit_log(cli: Settings, tmp_path: Path
     assert "knowledge.document.deleted" in actions
     assert {row.actor_kind for row in rows} == {"operator"}
     assert all(row.actor_id.startswith("os") for row in rows)
+
+
+def test_a_search_sees_only_the_named_workspaces_agent(cli: Settings, tmp_path: Path) -> None:
+    workspace, agent = _setup(cli)
+    _, other, _ = _run(cli, "workspace", "create", "Other Shop")
+    _run(cli, "agent", "create", "--workspace", other.strip(), "Front desk")
+    _run(cli, "kb", "ingest", "-w", workspace, "-a", agent, str(_docs(tmp_path)))
+    stdin = '{"id": 1, "question": "refund gift cards shipping Botswana"}\n'
+    code, out, _ = _run(cli, "kb", "search", "-w", other.strip(), "-a", agent, stdin=stdin)
+    assert code == 0
+    assert json.loads(out) == {"id": 1, "ranked": []}
