@@ -30,6 +30,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response, sync_playwright
 
+from tests.conftest import NAME_CACHE
+
 CHROMIUM = Path(os.environ.get("HUSHDESK_TEST_CHROMIUM", "/usr/bin/chromium"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -83,9 +85,12 @@ def _pump_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 
 
 def _hermetic_env() -> dict[str, str]:
-    """The current environment without any HUSHDESK_* settings, so only the command line counts."""
+    """The current environment without any HUSHDESK_* settings, so only the command line counts
+    (and the shared cache folder)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("HUSHDESK_")}
     env["PYTHONUNBUFFERED"] = "1"
+    # The PII engine's name lists, built once per checkout (tests/conftest.py), not per server.
+    env["HUSHDESK_CACHE_DIR"] = str(NAME_CACHE)
     return env
 
 
