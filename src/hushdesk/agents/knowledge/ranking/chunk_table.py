@@ -49,19 +49,23 @@ class ChunkTable:
     def nbytes(self) -> int:
         return int(self._chunk_ids.nbytes + self._document_ids.nbytes + self._tiebreak.nbytes)
 
-    def top(self, scores: FloatArray, candidates: IndexArray, k: int) -> list[ChunkHit]:
-        """The best ``k`` of ``candidates`` (row numbers) by ``scores`` (indexed by row), best
-        first, equal scores in chunk-id order."""
+    def top(self, scores: FloatArray, candidates: IndexArray | None, k: int) -> list[ChunkHit]:
+        """The best ``k`` of ``candidates`` (row numbers; None for every row) by ``scores``
+        (indexed by row), best first, equal scores in chunk-id order."""
         check_k(k)
-        if candidates.size == 0:
+        candidate_scores = scores if candidates is None else scores[candidates]
+        if candidate_scores.size == 0:
             return []
-        candidate_scores = scores[candidates]
-        if candidates.size > k:
+        if candidate_scores.size > k:
             # Everything scoring at least the k-th best, so that ties at the cut are resolved
-            # by chunk id rather than by whatever argpartition happened to pick.
-            kth = np.partition(candidate_scores, candidates.size - k)[candidates.size - k]
-            keep = candidate_scores >= kth
-            candidates, candidate_scores = candidates[keep], candidate_scores[keep]
+            # by chunk id rather than by whatever the partition happened to pick.
+            cut = candidate_scores.size - k
+            kth = np.partition(candidate_scores, cut)[cut]
+            keep = np.flatnonzero(candidate_scores >= kth)
+            candidates = keep if candidates is None else candidates[keep]
+            candidate_scores = candidate_scores[keep]
+        elif candidates is None:
+            candidates = np.arange(candidate_scores.size)
         order = np.lexsort((self._tiebreak[candidates], -candidate_scores))[:k]
         return [
             ChunkHit(

@@ -74,4 +74,4 @@ class VectorIndex:
         if norm == 0.0 or len(self._table) == 0:
             return []
         scores = self._matrix @ (query / norm)
-        return self._table.top(scores, np.arange(len(self._table)), k)
+        return self._table.top(scores, None, k)
