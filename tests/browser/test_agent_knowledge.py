@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from hushdesk.privacy.pii import NameLexicon
 from tests.browser.test_manager import create_agent, owner_sets_up
@@ -41,7 +41,7 @@ def test_an_owner_builds_an_agent_from_a_document_and_previews_it(
 
     page.goto(f"{agent_url}/knowledge")
     page.locator("input#files").set_input_files(
-        [{"name": "returns.md", "mimeType": "text/markdown", "buffer": RETURNS}]
+        FilePayload(name="returns.md", mimeType="text/markdown", buffer=RETURNS)
     )
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#documents-heading").locator("xpath=..")).to_contain_text("returns.md")
