@@ -158,3 +158,22 @@ def test_a_search_sees_only_the_named_workspaces_agent(cli: Settings, tmp_path: 
     code, out, _ = _run(cli, "kb", "search", "-w", other.strip(), "-a", agent, stdin=stdin)
     assert code == 0
     assert json.loads(out) == {"id": 1, "ranked": []}
+
+
+def test_a_hybrid_agent_is_searched_with_the_local_model_too(cli: Settings, tmp_path: Path) -> None:
+    workspace, lexical = _setup(cli)
+    code, agent, _ = _run(
+        cli, "agent", "create", "--workspace", workspace, "Hybrid desk", "--retrieval", "hybrid"
+    )
+    assert code == 0
+    docs = _docs(tmp_path)
+    for slug in (lexical, agent.strip()):
+        _run(cli, "kb", "ingest", "-w", workspace, "-a", slug, str(docs))
+    # No word in common with any document: only the embeddings can find it.
+    stdin = '{"id": 1, "question": "how soon is my reimbursement paid out?"}\n'
+    code, out, _ = _run(cli, "kb", "search", "-w", workspace, "-a", lexical, "--k", "1", stdin=stdin)
+    assert json.loads(out)["ranked"] == []
+    code, out, _ = _run(cli, "kb", "search", "-w", workspace, "-a", agent.strip(), "--k", "1", stdin=stdin)
+    assert code == 0
+    assert json.loads(out)["ranked"][0]["source"] == "billing/refunds.md"
+    assert _run(cli, "agent", "create", "--workspace", workspace, "X", "--retrieval", "psychic")[0] == 2

@@ -10,7 +10,8 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hushdesk.agents.config import Actor, do_record_first_version
+from hushdesk.agents.config import RETRIEVAL_MODES, Actor, do_record_first_version
+from hushdesk.agents.knowledge.ranking import local_model_available
 from hushdesk.agents.models import Agent
 from hushdesk.agents.service import access_agent_by_slug, do_create_agent
 from hushdesk.audit.models import ActorKind
@@ -60,10 +61,21 @@ def create(
     slug: Annotated[
         str | None, typer.Option("--slug", help="Its slug (default: from the name).", show_default=False)
     ] = None,
+    retrieval: Annotated[
+        str,
+        typer.Option(
+            "--retrieval",
+            help="lexical (BM25, no model) or hybrid (BM25 fused with the local embedding model).",
+        ),
+    ] = "lexical",
     data_dir: DataDir = None,
     keys_dir: KeysDir = None,
 ) -> None:
-    """Create an agent (offline extractive responder, lexical search) and print its slug."""
+    """Create an agent (offline extractive responder) and print its slug."""
+    if retrieval not in RETRIEVAL_MODES:
+        raise fail(f"--retrieval is one of: {', '.join(RETRIEVAL_MODES)}")
+    if retrieval == "hybrid" and not local_model_available():
+        raise fail("hybrid retrieval needs the embeddings extra (the wordllama package)")
     with (
         open_installation(data_dir, keys_dir) as installation,
         unit_of_work(installation.sessions) as session,
@@ -73,6 +85,7 @@ def create(
             agent = do_create_agent(session, workspace_id=workspace_id, name=name, slug=slug)
         except HushdeskError as exc:
             raise fail(exc.public_message) from exc
+        agent.retrieval_mode = retrieval
         do_record_first_version(session, agent, actor=operator())
         made = agent.slug
     typer.echo(made)
