@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, registry, sessionmaker
 
 from hushdesk import __version__
 from hushdesk.agents.knowledge.imports import KNOWLEDGE_IMPORT, ClientFactory, give_up_import, run_import
+from hushdesk.agents.knowledge.originals import reseal_originals
 from hushdesk.crypto.files import EncryptedFileStore
 from hushdesk.crypto.reencrypt import (
     DEFAULT_BATCH_SIZE,
@@ -83,7 +84,8 @@ def register_tasks(
     queue.register_handler(HOUSEKEEPING, run_housekeeping)
     queue.register_periodic(HOUSEKEEPING, every=HOUSEKEEPING_EVERY)
     if sessions is not None:
-        queue.register_handler(REENCRYPT_WORKSPACE, reencrypt_workspace_handler(sessions))
+        files = EncryptedFileStore(settings.uploads_dir) if settings is not None else None
+        queue.register_handler(REENCRYPT_WORKSPACE, reencrypt_workspace_handler(sessions, files=files))
     if sessions is not None and settings is not None:
         queue.register_handler(
             KNOWLEDGE_IMPORT,
@@ -141,17 +143,23 @@ def reencrypt_workspace_handler(
     *,
     models: registry | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    files: EncryptedFileStore | None = None,
 ) -> Handler:
     """The handler of ``reencrypt-workspace`` items (payload: ``workspace_id``, ``key_id``, the
-    retiring key): re-seal the workspace's values under its active key, batch by batch, then
-    destroy the retiring key in the transaction that marks the item done. ``models`` is the
-    registry whose encrypted classes are walked (default: the application's). Idempotent and
-    resumable; a key that is not a retiring data key of that workspace fails the item at once."""
+    retiring key): copy the knowledge originals the retiring key seals in ``files`` under the
+    active key, re-seal the workspace's values under it, batch by batch, then destroy the
+    retiring key in the transaction that marks the item done. ``models`` is the registry whose
+    encrypted classes are walked (default: the application's). Idempotent and resumable; a
+    key that is not a retiring data key of that workspace fails the item at once."""
     tables_from = models or application_mappers
 
     def run_reencrypt_workspace(job: Job) -> None:
         workspace_id = uuid.UUID(str(job.claim.payload["workspace_id"]))
         key_id = uuid.UUID(str(job.claim.payload["key_id"]))
+        if files is not None:
+            reseal_originals(
+                sessions, files, workspace_id=workspace_id, key_id=key_id, between=job.renew_lease
+            )
         try:
             report = reencrypt_workspace(
                 sessions,
