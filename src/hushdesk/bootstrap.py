@@ -22,9 +22,9 @@ from hushdesk.identity.setup import SetupAlreadyCompleteError, issue_setup_link_
 from hushdesk.infra.db.engine import create_db_engine
 from hushdesk.infra.db.migrate import is_up_to_date, upgrade_to_head
 from hushdesk.infra.db.uow import make_sessionmaker, unit_of_work
-from hushdesk.infra.http import OutboundPolicy, build_http_client, parse_networks
+from hushdesk.infra.http import build_http_client
 from hushdesk.privacy.pii import Detector, NameLexicon
-from hushdesk.settings import KeyProviderName, Settings
+from hushdesk.settings import KeyProviderName, Settings, outbound_policy
 
 
 class DatabaseNotMigratedError(RuntimeError):
@@ -68,12 +68,6 @@ def setup_link(settings: Settings, engine: Engine) -> str | None:
         except SetupAlreadyCompleteError:
             return None
     return f"{settings.base_url}/setup/{token}"
-
-
-def outbound_policy(settings: Settings) -> OutboundPolicy:
-    """The outbound HTTP policy for these settings: the private networks the operator allowed
-    (a self-hosted model server, say) and the default timeouts."""
-    return OutboundPolicy(allowed_networks=parse_networks(settings.outbound_allowed_networks))
 
 
 def outbound_client(settings: Settings) -> httpx.Client:

@@ -19,6 +19,8 @@ from urllib.parse import parse_qs
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hushdesk.infra.http import OutboundPolicy, parse_networks
+
 
 class Environment(enum.StrEnum):
     DEVELOPMENT = "development"
@@ -297,3 +299,10 @@ def _postgres_verifies_server(url: str) -> bool:
     query = url.partition("?")[2]
     modes = parse_qs(query).get("sslmode", [])
     return modes == ["verify-full"]
+
+
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    """The outbound HTTP policy for these settings: the private networks the operator allowed
+    (a self-hosted model server, say) and the default timeouts. The server, the worker's jobs
+    and the CLI all build their outbound clients under it."""
+    return OutboundPolicy(allowed_networks=parse_networks(settings.outbound_allowed_networks))

@@ -29,13 +29,13 @@ from hushdesk.crypto.reencrypt import (
 from hushdesk.identity.models import Invitation, PasswordReset, SetupToken, WebSession
 from hushdesk.identity.passkey_challenges import PasskeyChallenge
 from hushdesk.identity.throttle import purge_stale
-from hushdesk.infra.http import OutboundPolicy, build_http_client, parse_networks
+from hushdesk.infra.http import build_http_client
 from hushdesk.infra.jobs.backend import create_job_queue
 from hushdesk.infra.jobs.handlers import Handler, Job, PermanentWorkError
 from hushdesk.infra.jobs.queue import JobQueue
 from hushdesk.infra.jobs.store import LeaseLostError, delete_finished_work, rowcount
 from hushdesk.schema import mappers as application_mappers
-from hushdesk.settings import Settings
+from hushdesk.settings import Settings, outbound_policy
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def register_tasks(
 def outbound_client_factory(settings: Settings) -> ClientFactory:
     """Makes outbound clients under the installation's policy (the private networks the
     operator allowed), as ``hushdesk.bootstrap.outbound_client`` does for the server."""
-    policy = OutboundPolicy(allowed_networks=parse_networks(settings.outbound_allowed_networks))
+    policy = outbound_policy(settings)
 
     def make_client() -> httpx.Client:
         return build_http_client(policy, version=__version__)
