@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, func, select, update
 
 from document_samples import docx_bytes, html_bytes, pdf_bytes
 from hushdesk.agents.knowledge.imports import run_import
+from hushdesk.agents.knowledge.ingest import PreparedDocument, prepare_file
 from hushdesk.agents.knowledge.models import KnowledgeChunk, KnowledgeDocument, KnowledgeImport
 from hushdesk.agents.knowledge.ranking import local_model_available
 from hushdesk.agents.models import Agent, AgentAssignment
@@ -27,10 +29,11 @@ from hushdesk.app import create_app
 from hushdesk.audit.models import AuditEvent
 from hushdesk.crypto.files import EncryptedFileStore
 from hushdesk.identity.models import Membership
-from hushdesk.infra.db.uow import unit_of_work
+from hushdesk.infra.db.uow import transaction_open, unit_of_work
 from hushdesk.infra.http import OutboundPolicy, build_http_client
 from hushdesk.infra.jobs.models import WorkItem
 from hushdesk.settings import Settings
+from hushdesk.web import knowledge_pages
 from hushdesk.workspaces.models import Region
 from hushdesk.workspaces.service import do_create_workspace
 from tests.conftest import make_settings
@@ -227,6 +230,26 @@ def test_a_file_over_the_size_limit_is_refused_with_413_and_leaves_nothing(
     assert _count(client, KnowledgeDocument) == 0
     uploads = tmp_path / "var" / "uploads"
     assert not uploads.exists() or not any(path.is_file() for path in uploads.rglob("*"))
+
+
+def test_uploaded_files_are_parsed_with_no_transaction_open(
+    client: TestClient, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signed_in_owner(client, sqlite_engine)
+    agent_id = _agent(client)
+    seen: list[bool] = []
+
+    def watched(**arguments: Any) -> PreparedDocument:
+        seen.append(transaction_open())
+        return prepare_file(**arguments)
+
+    monkeypatch.setattr(knowledge_pages, "prepare_file", watched)
+    page = _upload(
+        client, agent_id, [("files", ("faq.md", b"# FAQ\n\nWe ship on Mondays.\n", "text/markdown"))]
+    )
+    assert page.status_code == 200
+    assert seen == [False]
+    assert _count(client, KnowledgeDocument) == 1
 
 
 def test_uploads_may_be_larger_than_other_request_bodies(client: TestClient, sqlite_engine: Engine) -> None:

@@ -47,6 +47,14 @@ async def _db_session(request: Request) -> AsyncIterator[Session]:
         await run_in_threadpool(session.close)
 
 
+def end_request_transaction(db: Session) -> None:
+    """Commit the request's transaction early, so that what the route does next (a model call,
+    parsing uploaded files) holds no lock and no transaction. Until then the route has read
+    (and the sign-in check has written at most the session's idle clock). The session begins
+    a new transaction if the route uses it again, which the dependency commits as usual."""
+    db.commit()
+
+
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings

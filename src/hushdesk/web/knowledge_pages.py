@@ -33,7 +33,6 @@ from hushdesk.agents.knowledge.extraction.limits import megabytes
 from hushdesk.agents.knowledge.imports import (
     access_import_by_id,
     do_start_import,
-    embedder_for,
     list_imports,
 )
 from hushdesk.agents.knowledge.ingest import (
@@ -45,8 +44,10 @@ from hushdesk.agents.knowledge.ingest import (
     prepare_text,
 )
 from hushdesk.agents.knowledge.models import ImportStatus, KnowledgeDocument
+from hushdesk.agents.knowledge.ranking import LocalEmbedder
 from hushdesk.agents.knowledge.web_import import MAX_PAGES_CAP, MAX_URL_LENGTH
 from hushdesk.agents.models import Agent
+from hushdesk.agents.runtime import AssistantServices
 from hushdesk.agents.service import access_agent_by_id
 from hushdesk.audit.models import ActorKind
 from hushdesk.crypto.files import EncryptedFileStore
@@ -55,7 +56,7 @@ from hushdesk.identity.sessions import SignedIn
 from hushdesk.infra.errors import HushdeskError, ValidationFailed
 from hushdesk.infra.jobs.queue import JobQueue
 from hushdesk.web.authz import requires
-from hushdesk.web.deps import AppSettings, CurrentUser, DbSession, Templates
+from hushdesk.web.deps import AppSettings, CurrentUser, DbSession, Templates, end_request_transaction
 from hushdesk.web.origin import check_csrf
 
 router = APIRouter()
@@ -109,6 +110,14 @@ class KnowledgeForm:
     outcomes: list[FileOutcome] = field(default_factory=list)
 
 
+def _embedder(request: Request, agent: Agent) -> LocalEmbedder | None:
+    """The process's local embedding model (loaded once) for a hybrid agent, else None."""
+    if agent.retrieval_mode != "hybrid":
+        return None
+    services: AssistantServices = request.app.state.assistant
+    return services.index_cache.local_embedder()
+
+
 def _base(agent_id: uuid.UUID) -> str:
     return f"/agents/{agent_id}/knowledge"
 
@@ -151,27 +160,39 @@ def upload_files(
         problem = f"Choose between 1 and {MAX_FILES_PER_UPLOAD} files to upload."
         return _render(request, db, templates, user, agent, KnowledgeForm(), problem=problem, status=422)
     limits = ExtractionLimits()
-    embedder = embedder_for(agent)
+    embedder = _embedder(request, agent)
     files = EncryptedFileStore(settings.uploads_dir)
-    outcomes: list[FileOutcome] = []
-    statuses: list[int] = []
+    # Reading and parsing the files is CPU work on untrusted input: it runs with no transaction
+    # open (on SQLite the write lock would wait on it); storing opens a new one.
+    end_request_transaction(db)
+    parsed: list[tuple[str, PreparedDocument | HushdeskError]] = []
     for upload in chosen:
         name = _file_name(upload.filename or "")
         try:
             content = _read_capped(upload, limits.max_bytes)
-            prepared = prepare_file(
-                source=name,
-                filename=name,
-                content=content,
-                declared_type=upload.content_type,
-                limits=limits,
-                embedder=embedder,
+            parsed.append(
+                (
+                    name,
+                    prepare_file(
+                        source=name,
+                        filename=name,
+                        content=content,
+                        declared_type=upload.content_type,
+                        limits=limits,
+                        embedder=embedder,
+                    ),
+                )
             )
         except HushdeskError as exc:  # DocumentRejected, or a name that is no valid source
-            outcomes.append(FileOutcome(name, "refused", reason=exc.public_message))
-            statuses.append(exc.status)
-            continue
-        outcomes.append(_store(db, files, agent, user, prepared, name))
+            parsed.append((name, exc))
+    outcomes: list[FileOutcome] = []
+    statuses: list[int] = []
+    for name, result in parsed:
+        if isinstance(result, HushdeskError):
+            outcomes.append(FileOutcome(name, "refused", reason=result.public_message))
+            statuses.append(result.status)
+        else:
+            outcomes.append(_store(db, files, agent, user, result, name))
     status = statuses[0] if len(statuses) == len(outcomes) else 200
     form = KnowledgeForm(outcomes=outcomes)
     return _render(request, db, templates, user, agent, form, status=status)
@@ -196,8 +217,10 @@ def paste_text(
     """Add pasted text as a document named ``title`` (replacing the one with that title)."""
     check_csrf(request, csrf_token)
     agent = access_agent_by_id(db, user.principal, agent_id)
+    embedder = _embedder(request, agent)
+    end_request_transaction(db)
     try:
-        prepared = prepare_text(source=title, text=text, embedder=embedder_for(agent))
+        prepared = prepare_text(source=title, text=text, embedder=embedder)
     except HushdeskError as exc:
         form = KnowledgeForm(title=title, text=text)
         return _render(
@@ -307,10 +330,9 @@ def _store(
     prepared: PreparedDocument,
     name: str,
 ) -> FileOutcome:
-    """Store a prepared document. A refusal here (the agent is full) fails the whole request,
-    so the batch's other files are rolled back too: the request's transaction is the only
-    unit here, and a savepoint would not do, since rolling one back also runs the clean-up of
-    the files stored before it (``on_outcome`` is not savepoint-aware)."""
+    """Store a prepared document in the request's (second) transaction. A refusal here (the
+    agent is full, or was deleted meanwhile) fails the whole request, so the batch's other
+    files are rolled back too and their stored files removed (``on_outcome``)."""
     stored = do_store_document(
         db, agent, prepared, files=files, actor=_actor(user), max_file_bytes=ExtractionLimits().max_bytes
     )

@@ -24,7 +24,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 
 from hushdesk.agents.assistant.reply import HandoffReason, Outcome, Reply, Turn
 from hushdesk.agents.models import Agent
@@ -36,7 +35,7 @@ from hushdesk.identity.permissions import Permission
 from hushdesk.identity.sessions import SignedIn
 from hushdesk.infra.errors import ValidationFailed
 from hushdesk.web.authz import requires
-from hushdesk.web.deps import CurrentUser, DbSession, Templates
+from hushdesk.web.deps import CurrentUser, DbSession, Templates, end_request_transaction
 from hushdesk.web.origin import check_csrf
 from hushdesk.web.provider_pages import KIND_LABELS
 
@@ -198,16 +197,9 @@ def preview_reply(
             not_ready=exc.public_message,
             status=409,
         )
-    _end_request_transaction(db)
+    end_request_transaction(db)
     answer = reply(ready, history=[shown.turn for shown in history], message=text, services=services)
     return _render(request, templates, user, agent, [*history, ShownTurn(Role.USER, text), _shown(answer)])
-
-
-def _end_request_transaction(db: Session) -> None:
-    """Commit the request's transaction, which has read the agent and written at most the
-    session's idle clock. The route reads nothing more from the database, so the dependency's
-    own commit, after the route, has nothing left to do."""
-    db.commit()
 
 
 def _history(

@@ -352,7 +352,15 @@ def _chunk_rows(document: KnowledgeDocument, prepared: PreparedDocument) -> list
 
 
 def _lock_knowledge(session: Session, agent: Agent) -> None:
-    session.execute(select(Agent.id).where(Agent.id == agent.id).with_for_update())
+    """Lock the agent's row; ``NotFound`` if it was deleted since it was loaded (a caller may
+    have ended the transaction that loaded it, to parse files with none open)."""
+    locked = session.scalar(
+        select(Agent.id)
+        .where(Agent.id == agent.id, Agent.workspace_id == agent.workspace_id)
+        .with_for_update()
+    )
+    if locked is None:
+        raise NotFound()
 
 
 def _bump_revision(session: Session, agent: Agent) -> None:
