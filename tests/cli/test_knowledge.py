@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from hushdesk.agents.knowledge.search import AgentSearcher, RankedSource
 from hushdesk.audit.models import AuditEvent
 from hushdesk.cli import app
 from hushdesk.infra.db.engine import create_db_engine
+from hushdesk.infra.db.uow import transaction_open
 from hushdesk.settings import Settings
 from tests.conftest import make_settings
 
@@ -177,3 +179,21 @@ def test_a_hybrid_agent_is_searched_with_the_local_model_too(cli: Settings, tmp_
     assert code == 0
     assert json.loads(out)["ranked"][0]["source"] == "billing/refunds.md"
     assert _run(cli, "agent", "create", "--workspace", workspace, "X", "--retrieval", "psychic")[0] == 2
+
+
+def test_questions_are_answered_with_no_transaction_open(
+    cli: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace, agent = _setup(cli)
+    _run(cli, "kb", "ingest", "-w", workspace, "-a", agent, str(_docs(tmp_path)))
+    seen: list[bool] = []
+    original = AgentSearcher.sources
+
+    def watched(self: AgentSearcher, query: str, *, k: int) -> list[RankedSource]:
+        seen.append(transaction_open())
+        return original(self, query, k=k)
+
+    monkeypatch.setattr(AgentSearcher, "sources", watched)
+    stdin = '{"id": 1, "question": "gift cards"}\n{"id": 2, "question": "refund"}\n'
+    assert _run(cli, "kb", "search", "-w", workspace, "-a", agent, stdin=stdin)[0] == 0
+    assert seen == [False, False]

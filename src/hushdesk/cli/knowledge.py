@@ -26,7 +26,7 @@ from hushdesk.agents.knowledge.ingest import (
     prepare_file,
 )
 from hushdesk.agents.knowledge.ranking import LocalEmbedder, local_model_available
-from hushdesk.agents.knowledge.search import KnowledgeIndexCache, search_sources
+from hushdesk.agents.knowledge.search import KnowledgeIndexCache, searcher_for
 from hushdesk.cli.agents import AgentOption, WorkspaceOption, agent_by_slugs, operator
 from hushdesk.cli.installation import Installation, open_installation
 from hushdesk.cli.options import DataDir, KeysDir, fail
@@ -141,24 +141,24 @@ def search(
     keys_dir: KeysDir = None,
 ) -> None:
     """Rank the agent's documents for each question read from stdin (JSON lines)."""
-    problems = 0
     with open_installation(data_dir, keys_dir) as installation:
         embedder = _embedder_for(installation, workspace, agent)
         cache = KnowledgeIndexCache(embedder=lambda: embedder)
         with unit_of_work(installation.sessions) as session:
-            found = agent_by_slugs(session, workspace, agent)
-            for number, line in enumerate(sys.stdin.buffer, start=1):
-                if not line.strip():
-                    continue
-                parsed = _question(line)
-                if isinstance(parsed, str):
-                    problems += 1
-                    typer.echo(f"line {number}: {parsed}", err=True)
-                    continue
-                ranked = search_sources(session, found, parsed[1], k=k, cache=cache)
-                _write(
-                    sys.stdout, parsed[0], [{"source": r.source, "score": round(r.score, 4)} for r in ranked]
-                )
+            searcher = searcher_for(session, agent_by_slugs(session, workspace, agent), cache=cache)
+    # The questions are answered from the index in memory, with no transaction open: a long
+    # batch does not hold the database (on SQLite, its write lock) while it runs.
+    problems = 0
+    for number, line in enumerate(sys.stdin.buffer, start=1):
+        if not line.strip():
+            continue
+        parsed = _question(line)
+        if isinstance(parsed, str):
+            problems += 1
+            typer.echo(f"line {number}: {parsed}", err=True)
+            continue
+        ranked = searcher.sources(parsed[1], k=k)
+        _write(sys.stdout, parsed[0], [{"source": r.source, "score": round(r.score, 4)} for r in ranked])
     if problems:
         raise typer.Exit(1)
 

@@ -218,6 +218,16 @@ class AgentSearcher:
             )
         return passages
 
+    def sources(self, query: str, *, k: int) -> list[RankedSource]:
+        """The ``k`` (at most 50) documents that best answer ``query``, each once, best first,
+        by source and best chunk score."""
+        wanted = max(1, min(k, MAX_K))
+        hits = _ranked_chunks(self.agent, self.index, self.cache, query, wanted * _CANDIDATES_PER_RESULT)
+        return [
+            RankedSource(source=self.index.sources.get(document.document_id, ""), score=document.score)
+            for document in rank_documents(hits, k=wanted)
+        ]
+
     @property
     def hosts(self) -> frozenset[str]:
         """The hosts the agent's knowledge mentions: the hosts its replies may link to."""
@@ -242,10 +252,4 @@ def search_sources(
 ) -> list[RankedSource]:
     """The ``k`` documents of ``agent`` that best answer ``query``, each once, best first, by
     source."""
-    index = cache.index_for(session, agent)
-    wanted = max(1, min(k, MAX_K))
-    hits = _ranked_chunks(agent, index, cache, query, wanted * _CANDIDATES_PER_RESULT)
-    return [
-        RankedSource(source=index.sources.get(document.document_id, ""), score=document.score)
-        for document in rank_documents(hits, k=wanted)
-    ]
+    return searcher_for(session, agent, cache=cache).sources(query, k=k)
