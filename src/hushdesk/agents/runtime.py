@@ -26,7 +26,7 @@ from hushdesk.agents.provider_setup import facts_acknowledged, provider_settings
 from hushdesk.agents.providers.base import ChatProvider, ProviderKind
 from hushdesk.agents.providers.extractive import ExtractiveResponder
 from hushdesk.agents.providers.facts import check_region_allowed
-from hushdesk.agents.providers.registry import ProviderSettings, build_chat_provider
+from hushdesk.agents.providers.registry import ProviderSettings, build_chat_provider, needs_api_key
 from hushdesk.credentials.service import reveal_credential_for_use
 from hushdesk.infra.errors import Conflict
 from hushdesk.privacy.pii import Detector
@@ -100,8 +100,8 @@ def persona_of(agent: Agent) -> AgentPersona:
 
 def ready_agent(session: Session, agent: Agent, *, services: AssistantServices) -> ReadyAgent:
     """Gather what ``reply`` needs for ``agent`` (which an access function returned). Raises
-    ``ProviderNotReady`` (409) when a third-party provider's facts are not acknowledged or its
-    region no longer matches the workspace's."""
+    ``ProviderNotReady`` (409) when a third-party provider's facts are not acknowledged, its
+    region no longer matches the workspace's, or the API key it needs is missing."""
     settings = provider_settings_of(agent)
     if settings.kind is not ProviderKind.EXTRACTIVE:
         region = session.get_one(Workspace, agent.workspace_id).region
@@ -114,6 +114,8 @@ def ready_agent(session: Session, agent: Agent, *, services: AssistantServices) 
         api_key = reveal_credential_for_use(
             session, workspace_id=agent.workspace_id, credential_id=agent.credential_id
         )
+    elif needs_api_key(settings.kind):
+        raise ProviderNotReady("This agent's provider has no API key: add one on its provider page.")
     return ReadyAgent(
         persona=persona_of(agent),
         searcher=searcher_for(session, agent, cache=services.index_cache),
