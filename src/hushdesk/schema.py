@@ -6,6 +6,7 @@ from __future__ import annotations
 from hushdesk.agents import models as agent_models
 from hushdesk.agents.knowledge import models as knowledge_models
 from hushdesk.audit import models as audit_models
+from hushdesk.conversations import models as conversation_models
 from hushdesk.credentials import models as credential_models
 from hushdesk.crypto import models as crypto_models
 from hushdesk.crypto import reencryption_models
@@ -25,6 +26,7 @@ mappers = Base.registry
 __all__ = [
     "agent_models",
     "audit_models",
+    "conversation_models",
     "credential_models",
     "crypto_models",
     "identity_mfa",

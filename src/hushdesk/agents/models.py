@@ -13,7 +13,9 @@ before any key is opened).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import secrets
 import uuid
 from typing import Any
 
@@ -22,6 +24,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hushdesk.crypto.columns import EncryptedJSON, EncryptedModel, EncryptedText
 from hushdesk.infra.db.base import Base, CreatedAt, UUIDPrimaryKey, utcnow
+
+WIDGET_KEY_PREFIX = "hd_pk_"
+
+
+def new_widget_key() -> str:
+    """A fresh publishable key: the prefix and 26 base32 characters (130 random bits)."""
+    return WIDGET_KEY_PREFIX + base64.b32encode(secrets.token_bytes(20)).decode("ascii")[:26].lower()
 
 
 class Agent(EncryptedModel, UUIDPrimaryKey, CreatedAt, Base):
@@ -58,6 +67,10 @@ class Agent(EncryptedModel, UUIDPrimaryKey, CreatedAt, Base):
     handoff_min_score: Mapped[float] = mapped_column(Float, default=0.0)
     handoff_after_failures: Mapped[int] = mapped_column(Integer, default=2)
     allowed_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The widget's publishable key (public: it names the agent in the embed snippet).
+    widget_key: Mapped[str] = mapped_column(String(40), unique=True, default=new_widget_key)
+    # The secret the business's server signs identity tokens with (None until one is made).
+    identity_secret: Mapped[str | None] = mapped_column(EncryptedText(), default=None)
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     # Bumped whenever the agent's chunks change, so that every process rebuilds its index.
     knowledge_revision: Mapped[int] = mapped_column(Integer, default=0)

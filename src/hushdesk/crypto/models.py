@@ -20,6 +20,7 @@ class KeyPurpose(enum.StrEnum):
     DATA = "data"  # seals column values and files
     INDEX = "index"  # keys the blind indexes (HMAC-SHA256)
     PSEUDONYM = "pseudonym"  # keys the pseudonyms of redacted text (HMAC-SHA256)
+    WIDGET = "widget"  # signs the website widget's visitor tokens (HMAC-SHA256)
 
 
 class KeyStatus(enum.StrEnum):

@@ -28,3 +28,6 @@ class Workspace(UUIDPrimaryKey, CreatedAt, Base):
     mfa_required: Mapped[bool] = mapped_column(default=False, server_default=false())
     session_idle_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
     session_absolute_minutes: Mapped[int] = mapped_column(default=720, server_default="720")
+    # What a consent record proves: "accept" (the customer pressed accept) or "shown" (the
+    # notice was displayed before the first message).
+    consent_mode: Mapped[str] = mapped_column(String(16), default="accept", server_default="accept")
