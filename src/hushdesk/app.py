@@ -21,6 +21,7 @@ from hushdesk.api import v1 as api_v1
 from hushdesk.bootstrap import assistant_services, build_keyring, encrypted_sessions
 from hushdesk.crypto.keyring import Keyring
 from hushdesk.infra.db.engine import create_db_engine, read_only
+from hushdesk.infra.events import build_event_bus
 from hushdesk.infra.jobs.runner import EmbeddedWorker
 from hushdesk.infra.ratelimit import RateLimiter
 from hushdesk.settings import Settings
@@ -41,6 +42,9 @@ from hushdesk.web import (
     redaction_pages,
     setup_pages,
     team_pages,
+    widget_api,
+    widget_frame,
+    widget_stream,
 )
 from hushdesk.web.errors import ErrorRenderer, install_error_handlers
 from hushdesk.web.guards import BodySizeLimitMiddleware, TrustedHostMiddleware
@@ -48,6 +52,7 @@ from hushdesk.web.knowledge_pages import UPLOAD_PATHS
 from hushdesk.web.request_context import RequestContextMiddleware
 from hushdesk.web.security_headers import SecurityHeadersMiddleware
 from hushdesk.web.unexpected import UnexpectedErrorMiddleware
+from hushdesk.web.widget_api import ATTACHMENT_PATHS
 
 
 def create_app(
@@ -62,7 +67,9 @@ def create_app(
     templates = Jinja2Templates(directory=str(web_root / "templates"))
     renderer = ErrorRenderer(templates)
     sessions = encrypted_sessions(engine, keyring)
-    jobs = build_job_queue(settings, engine=engine, sessions=sessions)
+    assistant = assistant_services(settings)
+    events = build_event_bus(settings.event_bus_url.get_secret_value())
+    jobs = build_job_queue(settings, engine=engine, sessions=sessions, assistant=assistant, events=events)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +81,7 @@ def create_app(
         finally:
             if runner is not None:
                 await run_in_threadpool(runner.stop)
+            events.close()
             keyring.contact_keys.dispose()
 
     app = FastAPI(
@@ -92,7 +100,8 @@ def create_app(
     app.state.read_sessions = encrypted_sessions(read_only(engine), keyring)
     app.state.templates = templates
     app.state.jobs = jobs
-    app.state.assistant = assistant_services(settings)
+    app.state.assistant = assistant
+    app.state.events = events
     app.state.rate_limiter = RateLimiter.from_url(settings.rate_limit_storage_url.get_secret_value())
     app.state.readiness_checks = {"database": lambda: _ping_database(engine), "jobs": jobs.ping}
 
@@ -114,6 +123,9 @@ def create_app(
         api_key_pages,
         redaction_pages,
         audit_pages,
+        widget_frame,
+        widget_api,
+        widget_stream,
         api_v1,
     ):
         app.include_router(module.router)
@@ -134,7 +146,7 @@ def _middleware(settings: Settings, renderer: ErrorRenderer) -> list[Middleware]
             BodySizeLimitMiddleware,
             max_bytes=settings.max_body_bytes,
             upload_max_bytes=settings.max_upload_body_bytes,
-            upload_paths=UPLOAD_PATHS,
+            upload_paths=(*UPLOAD_PATHS, *ATTACHMENT_PATHS),
             renderer=renderer,
         ),
         Middleware(UnexpectedErrorMiddleware, renderer=renderer),

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     # Rate limits' counters: "memory://" (one process) or "redis://host:6379/0" (shared by
     # every process; rediss:// for TLS).
     rate_limit_storage_url: SecretStr = SecretStr("memory://")
+    # Live updates between processes (the inbox, replies streamed to the widget): "memory://"
+    # (one process, the embedded default), "redis://host:6379/0" (pub/sub) or the PostgreSQL
+    # URL (LISTEN/NOTIFY). Events carry ids only, never what anyone wrote.
+    event_bus_url: SecretStr = SecretStr("memory://")
+    # Widget messages one agent accepts per minute from all its visitors together.
+    widget_agent_messages_per_minute: int = Field(default=1200, ge=1)
 
     log_level: str = "INFO"
 
@@ -153,6 +159,12 @@ class Settings(BaseSettings):
         if url:
             return url
         return f"sqlite:///{(self.data_dir / 'hushdesk.sqlite3').resolve()}"
+
+    @property
+    def widget_allows_http_origins(self) -> bool:
+        """Outside production a page served over plain HTTP may embed the widget (a developer's
+        test page); in production only HTTPS pages may."""
+        return not self.is_production
 
     @property
     def uses_sqlite(self) -> bool:
@@ -262,6 +274,14 @@ def unsafe_production_settings(settings: Settings) -> list[ConfigProblem]:
                 "HUSHDESK_KEYSTORE_URL",
                 "the contact key store is the main database: restoring an old backup would bring "
                 "erased contacts' keys back",
+            )
+        )
+    if not settings.run_jobs_in_process and settings.event_bus_url.get_secret_value().startswith("memory:"):
+        problems.append(
+            ConfigProblem(
+                "HUSHDESK_EVENT_BUS_URL",
+                "separate worker processes with the in-process event bus: replies and hand-offs "
+                "would not reach the widget and the inbox live; use Redis or PostgreSQL",
             )
         )
     if not settings.uses_sqlite and not _postgres_verifies_server(settings.resolved_database_url):

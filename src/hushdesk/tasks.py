@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, registry, sessionmaker
 from hushdesk import __version__
 from hushdesk.agents.knowledge.imports import KNOWLEDGE_IMPORT, ClientFactory, give_up_import, run_import
 from hushdesk.agents.knowledge.originals import reseal_originals
+from hushdesk.agents.runtime import AssistantServices
+from hushdesk.conversations.replies import register_reply_task
 from hushdesk.crypto.files import EncryptedFileStore
 from hushdesk.crypto.reencrypt import (
     DEFAULT_BATCH_SIZE,
@@ -29,6 +31,7 @@ from hushdesk.crypto.reencrypt import (
 from hushdesk.identity.models import Invitation, PasswordReset, SetupToken, WebSession
 from hushdesk.identity.passkey_challenges import PasskeyChallenge
 from hushdesk.identity.throttle import purge_stale
+from hushdesk.infra.events import EventBus
 from hushdesk.infra.http import build_http_client
 from hushdesk.infra.jobs.backend import create_job_queue
 from hushdesk.infra.jobs.handlers import Handler, Job, PermanentWorkError
@@ -52,7 +55,12 @@ FINISHED_WORK_KEPT = dt.timedelta(days=30)
 
 
 def build_job_queue(
-    settings: Settings, *, engine: Engine, sessions: sessionmaker[Session] | None = None
+    settings: Settings,
+    *,
+    engine: Engine,
+    sessions: sessionmaker[Session] | None = None,
+    assistant: AssistantServices | None = None,
+    events: EventBus | None = None,
 ) -> JobQueue:
     """The job queue for ``engine``'s database with every application task registered. On
     SQLite the queue's own file is ``jobs.sqlite3`` in the data folder. Handlers get
@@ -63,7 +71,7 @@ def build_job_queue(
         sqlite_queue_file=settings.data_dir / "jobs.sqlite3",
         lease=dt.timedelta(seconds=settings.job_lease_seconds),
     )
-    register_tasks(queue, sessions=sessions, settings=settings)
+    register_tasks(queue, sessions=sessions, settings=settings, assistant=assistant, events=events)
     return queue
 
 
@@ -73,6 +81,8 @@ def register_tasks(
     sessions: sessionmaker[Session] | None = None,
     settings: Settings | None = None,
     client_factory: ClientFactory | None = None,
+    assistant: AssistantServices | None = None,
+    events: EventBus | None = None,
 ) -> None:
     """Register every handler and periodic schedule of the application on ``queue``.
 
@@ -80,7 +90,8 @@ def register_tasks(
     ``sessions`` carry the keyring: a process without one leaves such items unclaimed for a
     process that has it. ``knowledge-import`` also needs ``settings`` (the uploads folder and
     the outbound policy); ``client_factory`` replaces the outbound client made from them
-    (tests)."""
+    (tests). ``conversation-reply`` needs the assistant's services and the event bus that
+    carries live updates; a process without them (the CLI) only records such work."""
     queue.register_handler(HOUSEKEEPING, run_housekeeping)
     queue.register_periodic(HOUSEKEEPING, every=HOUSEKEEPING_EVERY)
     if sessions is not None:
@@ -96,6 +107,8 @@ def register_tasks(
             ),
             max_attempts=KNOWLEDGE_IMPORT_ATTEMPTS,
         )
+    if sessions is not None and assistant is not None and events is not None:
+        register_reply_task(queue, sessions=sessions, services=assistant, bus=events)
 
 
 def outbound_client_factory(settings: Settings) -> ClientFactory:

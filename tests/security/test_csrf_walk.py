@@ -26,7 +26,7 @@ from hushdesk.identity.models import Membership
 from hushdesk.identity.permissions import Permission
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.schema import metadata
-from hushdesk.web.authz import ApiScopeCheck, PermissionCheck, PublicRoute, requires
+from hushdesk.web.authz import ApiScopeCheck, PermissionCheck, PublicRoute, WidgetRoute, requires
 from tests.conftest import make_settings
 from tests.security.route_table import declaration_of, flat_routes
 from tests.web.helpers import (
@@ -176,7 +176,7 @@ def test_public_forms_refuse_another_sites_origin(client: TestClient, sqlite_eng
     problems: list[str] = []
     checked = 0
     for method, template, declaration in _state_changing(client):
-        if isinstance(declaration, ApiScopeCheck) or not isinstance(declaration, PublicRoute):
+        if isinstance(declaration, (ApiScopeCheck, WidgetRoute)) or not isinstance(declaration, PublicRoute):
             continue
         path = _PARAM.sub(lambda match: ids[match.group(1)], template)
         before = _snapshot(sqlite_engine)
@@ -190,3 +190,38 @@ def test_public_forms_refuse_another_sites_origin(client: TestClient, sqlite_eng
             problems.append(f"{method} {template} changed the database")
     assert problems == []
     assert checked >= 5
+
+
+def test_widget_routes_from_another_site_without_a_token_change_nothing(
+    client: TestClient, sqlite_engine: Engine
+) -> None:
+    """The widget's routes carry no cookie authority: from another site's page, with a signed-in
+    owner's cookie in the jar but no visitor token, each is refused (401, or 403/404 for the
+    session route, which checks the Origin) and the database is unchanged."""
+    signed_in_owner(client, sqlite_engine)
+    checked = 0
+    problems: list[str] = []
+    for method, template, declaration in _state_changing(client):
+        if not isinstance(declaration, WidgetRoute):
+            continue
+        path = _PARAM.sub("hd_pk_" + "a" * 26, template)
+        before = _snapshot(sqlite_engine)
+        response = client.request(
+            method,
+            path,
+            json={
+                "agent": "hd_pk_" + "a" * 26,
+                "bootstrap": "x",
+                "version": 1,
+                "client_id": str(uuid.uuid4()),
+                "text": "hi",
+            },
+            headers={"accept": "application/json", "origin": "https://evil.example"},
+        )
+        checked += 1
+        if response.status_code not in (401, 403, 404):
+            problems.append(f"{method} {template}: {response.status_code} {response.text[:160]}")
+        elif _snapshot(sqlite_engine) != before:
+            problems.append(f"{method} {template} changed the database")
+    assert problems == []
+    assert checked >= 6

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from hushdesk.bootstrap import build_keyring, encrypted_sessions
+from hushdesk.bootstrap import assistant_services, build_keyring, encrypted_sessions
 from hushdesk.cli.options import DataDir, load_settings, refuse_unsafe, start_database
+from hushdesk.infra.events import build_event_bus
 from hushdesk.infra.jobs.queue import JobQueue
 from hushdesk.infra.jobs.runner import run_foreground
 from hushdesk.settings import Settings
@@ -49,12 +50,20 @@ def run_worker(settings: Settings, *, add_handlers: Callable[[JobQueue], None] |
     # PostgreSQL is migrated once, by `hushdesk migrate`, never by each worker.
     engine = start_database(settings)
     keyring = build_keyring(settings)
+    events = build_event_bus(settings.event_bus_url.get_secret_value())
     try:
-        queue = build_job_queue(settings, engine=engine, sessions=encrypted_sessions(engine, keyring))
+        queue = build_job_queue(
+            settings,
+            engine=engine,
+            sessions=encrypted_sessions(engine, keyring),
+            assistant=assistant_services(settings),
+            events=events,
+        )
         if add_handlers is not None:
             add_handlers(queue)
         typer.echo(f"Hushdesk worker running {settings.job_workers} job(s) at a time")
         run_foreground(queue, workers=settings.job_workers)
     finally:
+        events.close()
         keyring.contact_keys.dispose()
         engine.dispose()

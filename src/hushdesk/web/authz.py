@@ -130,7 +130,15 @@ def api_requires(permission: Permission) -> Any:
     return Depends(ApiScopeCheck(permission))
 
 
+class WidgetRoute(PublicRoute):
+    """Marks a route of the website widget's API: no dashboard sign-in, and no cookie either.
+    The route authenticates a visitor token from the Authorization header itself (or, for
+    ``POST /widget/v1/sessions``, the page's Origin against the agent's domains), so a page of
+    another site has no ambient credential to ride on."""
+
+
 PUBLIC: params.Depends = Depends(PublicRoute())
+WIDGET: params.Depends = Depends(WidgetRoute())
 
 
 def _record_denied(request: Request, access: ApiKeyAccess, permission: Permission) -> None:

@@ -2,7 +2,9 @@
 
 The Content-Security-Policy allows only our own scripts, styles and images: no inline script
 or style, no plugins, no framing (``frame-ancestors 'none'``). A route that must differ (the
-widget's iframe page, later) sets its own header, which is then left alone. HSTS is sent
+widget's iframe page) sets its own policy, which is then left alone; X-Frame-Options, which
+cannot name the sites allowed to frame a page, is then left off. The widget's loader script is
+the one resource other sites load (``Cross-Origin-Resource-Policy: cross-origin``). HSTS is sent
 when the request arrived over TLS (directly, or from a trusted proxy that says so).
 """
 
@@ -25,6 +27,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
+# Loaded by the pages of the businesses' own websites.
+CROSS_ORIGIN_RESOURCES = frozenset({"/static/widget/loader.js"})
 HSTS = "max-age=63072000; includeSubDomains"
 PERMISSIONS_POLICY = (
     "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
@@ -58,7 +62,12 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                own_policy = "content-security-policy" in headers
+                if scope.get("path") in CROSS_ORIGIN_RESOURCES:
+                    headers["cross-origin-resource-policy"] = "cross-origin"
                 for name, value in _DEFAULTS:
+                    if name == "x-frame-options" and own_policy:
+                        continue
                     if name not in headers:
                         headers[name] = value
                 if secure and "strict-transport-security" not in headers:

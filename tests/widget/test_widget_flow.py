@@ -1,0 +1,33 @@
+"""A visitor on an allowed page: session, consent, a question, the stored answer."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from hushdesk.conversations.models import ConsentRecord, Conversation, Message
+from tests.widget.conftest import WidgetWorld
+
+
+def test_visitor_gets_an_answer_from_the_knowledge_base(widget: WidgetWorld) -> None:
+    visitor = widget.visitor().start()
+    sent = visitor.say("How many business days until refunds are paid back?")
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["message"]["author"] == "customer"
+    results = widget.run_replies()
+    assert [result.outcome.value for result in results] == ["done"]
+    with widget.sessions() as session:
+        messages = session.scalars(select(Message).order_by(Message.seq)).all()
+        assert [m.author for m in messages] == ["customer", "assistant"]
+        assert "5 business days" in messages[1].body
+        assert messages[1].citations
+        assert messages[1].citations[0]["source"] == "help.md"
+        assert session.scalar(select(ConsentRecord.kind)) == "accepted"
+        conversation = session.scalars(select(Conversation)).one()
+        assert conversation.last_seq == 2
+
+
+def test_disallowed_origin_is_refused_without_cors(widget: WidgetWorld) -> None:
+    response = widget.visitor(origin="https://evil.example.net").open()
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "origin_not_allowed"
+    assert "access-control-allow-origin" not in response.headers
