@@ -20,6 +20,7 @@ from hushdesk import __version__
 from hushdesk.agents.knowledge.imports import KNOWLEDGE_IMPORT, ClientFactory, give_up_import, run_import
 from hushdesk.agents.knowledge.originals import reseal_originals
 from hushdesk.agents.runtime import AssistantServices
+from hushdesk.conversations.models import WidgetSession
 from hushdesk.conversations.replies import register_reply_task
 from hushdesk.crypto.files import EncryptedFileStore
 from hushdesk.crypto.reencrypt import (
@@ -206,6 +207,7 @@ class HousekeepingReport:
     invitations: int
     password_resets: int
     passkey_challenges: int
+    widget_sessions: int = 0
 
 
 def run_housekeeping(job: Job) -> None:
@@ -223,6 +225,7 @@ def run_housekeeping(job: Job) -> None:
             "invitations_deleted": report.invitations,
             "password_resets_deleted": report.password_resets,
             "passkey_challenges_deleted": report.passkey_challenges,
+            "widget_sessions_deleted": report.widget_sessions,
         },
     )
 
@@ -231,6 +234,7 @@ def purge_dead_records(session: Session, *, now: dt.datetime) -> HousekeepingRep
     """Delete setup tokens expired, used or revoked more than a day before ``now``; web
     sessions past their expiry, or revoked more than a day ago; invitation and password reset
     links expired, used or revoked more than a day ago; passkey challenges past their expiry;
+    widget sessions ended more than a day ago;
     done work items completed more than 30 days ago. Workspace-independent; flushes, never
     commits."""
     cutoff = now - DEAD_RECORD_GRACE
@@ -273,7 +277,15 @@ def purge_dead_records(session: Session, *, now: dt.datetime) -> HousekeepingRep
         .where(PasskeyChallenge.expires_at < now)
         .execution_options(synchronize_session=False)
     )
+    # A widget session past its end is dead a day later; its conversation and consent records
+    # stay (their link to it is cleared).
+    widget_sessions = session.execute(
+        delete(WidgetSession)
+        .where(WidgetSession.expires_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
     return HousekeepingReport(
+        widget_sessions=rowcount(widget_sessions),
         invitations=rowcount(invitations),
         password_resets=rowcount(password_resets),
         passkey_challenges=rowcount(passkey_challenges),

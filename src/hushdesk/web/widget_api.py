@@ -48,7 +48,7 @@ from hushdesk.channels.widget.sessions import (
 from hushdesk.conversations.attachment_store import do_store_attachment
 from hushdesk.conversations.attachments import MAX_ATTACHMENT_BYTES, AttachmentTooLargeError
 from hushdesk.conversations.consent import ConsentRequired, do_record_consent, has_consent
-from hushdesk.conversations.models import Channel, ConsentKind, Conversation, ConversationStatus
+from hushdesk.conversations.models import Attachment, Channel, ConsentKind, Conversation
 from hushdesk.conversations.refusals import do_count_refusal
 from hushdesk.conversations.replies import enqueue_reply
 from hushdesk.conversations.service import (
@@ -78,6 +78,7 @@ from hushdesk.web.widget_wire import (
     messages_json,
     visitor_conversation,
 )
+from hushdesk.workspaces.models import Workspace
 
 router = APIRouter(prefix="/widget/v1")
 
@@ -250,7 +251,6 @@ def _frame_state(request: Request, db: Session, visitor: Visitor) -> dict[str, A
 
 
 def _consent_mode(db: Session, visitor: Visitor) -> str:
-    from hushdesk.workspaces.models import Workspace
 
     mode = db.scalar(select(Workspace.consent_mode).where(Workspace.id == visitor.agent.workspace_id))
     return mode or ConsentKind.ACCEPTED.value
@@ -372,9 +372,5 @@ def _store_attachment(request: Request, data: bytes, name: str, client_id: str) 
 
 
 def message_attachment(db: Session, message_id: uuid.UUID) -> Any:
-    from hushdesk.conversations.models import Attachment
 
     return db.scalar(select(Attachment).where(Attachment.message_id == message_id))
-
-
-__all__ = ["ConversationStatus", "router"]

@@ -15,6 +15,7 @@ from hushdesk.conversations.service import MAX_MESSAGE_CHARS
 from hushdesk.settings import Settings
 from hushdesk.web.authz import PUBLIC
 from hushdesk.web.deps import DbSession, Templates
+from hushdesk.workspaces.models import Workspace
 
 router = APIRouter(prefix="/widget/v1")
 
@@ -41,7 +42,6 @@ def frame(request: Request, widget_key: str, db: DbSession, templates: Templates
     the API once the frame has exchanged its bootstrap token."""
     settings: Settings = request.app.state.settings
     agent = agent_by_widget_key(db, widget_key)
-    from hushdesk.workspaces.models import Workspace
 
     workspace = db.get_one(Workspace, agent.workspace_id)
     response = templates.TemplateResponse(
