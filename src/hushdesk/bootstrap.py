@@ -115,8 +115,10 @@ def assistant_services(settings: Settings) -> AssistantServices:
     use from the cache folder, built there once if missing), the knowledge index cache (with
     the local embedding model when its optional package is installed) and outbound clients."""
 
+    names = LoadedOnce(lambda: NameLexicon.load(settings.resolved_cache_dir))
+
     def load_detector() -> Detector:
-        return Detector(names=NameLexicon.load(settings.resolved_cache_dir))
+        return Detector(names=names())
 
     def load_embedder() -> LocalEmbedder | None:
         return LocalEmbedder.load() if local_model_available() else None
@@ -125,4 +127,5 @@ def assistant_services(settings: Settings) -> AssistantServices:
         detector=LoadedOnce(load_detector),
         index_cache=KnowledgeIndexCache(embedder=load_embedder),
         http_client=lambda: outbound_client(settings),
+        names=names,
     )

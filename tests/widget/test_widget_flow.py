@@ -31,3 +31,16 @@ def test_disallowed_origin_is_refused_without_cors(widget: WidgetWorld) -> None:
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "origin_not_allowed"
     assert "access-control-allow-origin" not in response.headers
+
+
+def test_what_the_customer_writes_is_stored_under_the_redaction_policy(widget: WidgetWorld) -> None:
+    visitor = widget.visitor().start()
+    sent = visitor.say("Please write to ada.lovelace@example.com or call +44 20 7946 0958 about my refund")
+    assert sent.status_code == 202, sent.text
+    stored = sent.json()["message"]["text"]
+    assert "ada.lovelace@example.com" not in stored
+    assert "7946" not in stored
+    assert "[EMAIL]" in stored
+    with widget.sessions() as session:
+        body = session.scalars(select(Message)).one().body
+    assert body == stored

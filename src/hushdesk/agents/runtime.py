@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -29,7 +30,7 @@ from hushdesk.agents.providers.facts import check_region_allowed
 from hushdesk.agents.providers.registry import ProviderSettings, build_chat_provider, needs_api_key
 from hushdesk.credentials.service import reveal_credential_for_use
 from hushdesk.infra.errors import Conflict
-from hushdesk.privacy.pii import Detector
+from hushdesk.privacy.pii import Detector, NameLexicon
 from hushdesk.workspaces.models import Workspace
 
 TONE_WORDS = {
@@ -44,16 +45,19 @@ class ProviderNotReady(Conflict):
     default_message = "This agent's model provider is not ready to use."
 
 
-class LoadedOnce:
-    """A ``Detector`` loaded on first use (its name lists take a few seconds to read), once
-    per process, thread-safe."""
+T = TypeVar("T")
 
-    def __init__(self, load: Callable[[], Detector]) -> None:
+
+class LoadedOnce(Generic[T]):
+    """A value loaded on first use (the PII engine's name lists take a few seconds to read),
+    once per process, thread-safe."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
         self._load = load
         self._lock = threading.Lock()
-        self._value: Detector | None = None
+        self._value: T | None = None
 
-    def __call__(self) -> Detector:
+    def __call__(self) -> T:
         with self._lock:
             if self._value is None:
                 self._value = self._load()
@@ -68,6 +72,8 @@ class AssistantServices:
     detector: Callable[[], Detector]
     index_cache: KnowledgeIndexCache
     http_client: Callable[[], httpx.Client]
+    # The person-name lists, for redacting stored transcripts (None: names are not found).
+    names: Callable[[], NameLexicon | None] = lambda: None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from hushdesk.agents.runtime import AssistantServices
 from hushdesk.channels.widget.identity import (
     InvalidIdentityTokenError,
     VerifiedIdentity,
@@ -49,6 +50,7 @@ from hushdesk.conversations.attachment_store import do_store_attachment
 from hushdesk.conversations.attachments import MAX_ATTACHMENT_BYTES, AttachmentTooLargeError
 from hushdesk.conversations.consent import ConsentRequired, do_record_consent, has_consent
 from hushdesk.conversations.models import Attachment, Channel, ConsentKind, Conversation
+from hushdesk.conversations.redaction import redact_for_storage
 from hushdesk.conversations.refusals import do_count_refusal
 from hushdesk.conversations.replies import enqueue_reply
 from hushdesk.conversations.service import (
@@ -317,8 +319,13 @@ def send_message(request: Request, body: MessageRequest, db: DbSession) -> JSONR
     visitor = _visitor(request, db)
     text = check_message_text(body.text)
     conversation = _conversation_for_message(request, db, visitor)
+    services: AssistantServices = request.app.state.assistant
     stored = do_store_customer_message(
-        db, bus=_bus(request), conversation=conversation, text=text, client_message_id=str(body.client_id)
+        db,
+        bus=_bus(request),
+        conversation=conversation,
+        text=redact_for_storage(db, workspace_id=conversation.workspace_id, text=text, names=services.names),
+        client_message_id=str(body.client_id),
     )
     if stored.needs_reply:
         enqueue_reply(db, queue=request.app.state.jobs, message=stored.message)
