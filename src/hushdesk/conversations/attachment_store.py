@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hushdesk.conversations.attachments import check_attachment
@@ -34,9 +35,20 @@ def do_store_attachment(
     """Check ``data`` (type from its bytes, size) and store it as a customer message with the
     file in the encrypted store under the contact's key. The agent does not read attachments:
     the message needs no reply; a person sees it in the conversation. Raises the attachment
-    errors of ``hushdesk.conversations.attachments`` before anything is written. The file is
+    errors of ``hushdesk.conversations.attachments`` before anything is written; a resend with the
+    same ``client_message_id`` returns the message stored the first time. The file is
     removed again if the transaction rolls back. Flushes."""
     kind, clean_name = check_attachment(data, file_name=file_name)
+    if client_message_id is not None:
+        existing = session.scalar(
+            select(Message).where(
+                Message.conversation_id == conversation.id,
+                Message.workspace_id == conversation.workspace_id,
+                Message.client_message_id == client_message_id,
+            )
+        )
+        if existing is not None:
+            return existing  # a resend: stored once
     message = append_message(
         session,
         bus=bus,

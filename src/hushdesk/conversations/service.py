@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hushdesk.agents.assistant.reply import Outcome, Reply
@@ -208,30 +209,45 @@ def do_store_customer_message(
     SKIPPED and the inbox is told. Raises ``ConversationClosed`` for a resolved conversation
     (the caller opens a new one). Flushes."""
     if client_message_id is not None:
-        existing = session.scalar(
-            select(Message).where(
-                Message.conversation_id == conversation.id,
-                Message.workspace_id == conversation.workspace_id,
-                Message.client_message_id == client_message_id,
-            )
-        )
+        existing = _by_client_id(session, conversation, client_message_id)
         if existing is not None:
             return StoredInbound(existing, created=False, needs_reply=False)
     if conversation.status == ConversationStatus.RESOLVED.value:
         raise ConversationClosed()
     with_agent = conversation.status == ConversationStatus.BOT.value
-    message = append_message(
-        session,
-        bus=bus,
-        conversation=conversation,
-        author=Author.CUSTOMER,
-        body=text,
-        client_message_id=client_message_id,
-        reply_state=ReplyState.PENDING if with_agent else ReplyState.SKIPPED,
-    )
+    try:
+        # Two requests with one client id at once (a retry racing the original) meet at the
+        # unique index; the loser's savepoint rolls back and it answers with the winner's row.
+        with session.begin_nested():
+            message = append_message(
+                session,
+                bus=bus,
+                conversation=conversation,
+                author=Author.CUSTOMER,
+                body=text,
+                client_message_id=client_message_id,
+                reply_state=ReplyState.PENDING if with_agent else ReplyState.SKIPPED,
+            )
+    except IntegrityError:
+        if client_message_id is None:
+            raise
+        existing = _by_client_id(session, conversation, client_message_id)
+        if existing is None:
+            raise
+        return StoredInbound(existing, created=False, needs_reply=False)
     if not with_agent:
         _tell_inbox(session, bus, conversation)
     return StoredInbound(message, created=True, needs_reply=with_agent)
+
+
+def _by_client_id(session: Session, conversation: Conversation, client_message_id: str) -> Message | None:
+    return session.scalar(
+        select(Message).where(
+            Message.conversation_id == conversation.id,
+            Message.workspace_id == conversation.workspace_id,
+            Message.client_message_id == client_message_id,
+        )
+    )
 
 
 def recent_messages(
