@@ -147,6 +147,9 @@ AGENT_ROUTES = {
     # The preview can cost money and shows the agent's knowledge.
     ("GET", "/agents/{agent_id}/preview"): (Permission.AGENT_WRITE, False),
     ("POST", "/agents/{agent_id}/preview"): (Permission.AGENT_WRITE, False),
+    # The widget's identity secret: made (shown once) or removed with a fresh second factor.
+    ("POST", "/agents/{agent_id}/identity-secret"): (Permission.AGENT_WRITE, True),
+    ("POST", "/agents/{agent_id}/identity-secret/delete"): (Permission.AGENT_WRITE, True),
 }
 
 

@@ -1,5 +1,6 @@
 """The agents pages: the list, one agent with the members assigned to it, creating one, its
-settings with their version history, and deleting it.
+settings with their version history, and deleting it. The agent's page also carries the
+website widget's card (``web/agent_widget_pages.py``, included here).
 
 Every read goes through ``hushdesk.agents.service``: managers and support people see only the
 agents assigned to them, and another agent's page is a 404, exactly as a missing one is.
@@ -47,13 +48,14 @@ from hushdesk.identity.models import Membership, User
 from hushdesk.identity.permissions import Permission
 from hushdesk.identity.sessions import SignedIn
 from hushdesk.infra.errors import PermissionDenied, ValidationFailed
-from hushdesk.web import knowledge_pages
+from hushdesk.web import agent_widget_pages, knowledge_pages
 from hushdesk.web.authz import requires
 from hushdesk.web.deps import AppSettings, CurrentUser, DbSession, Templates
 from hushdesk.web.origin import check_csrf
 
 router = APIRouter()
 router.include_router(knowledge_pages.router)
+router.include_router(agent_widget_pages.router)
 
 CsrfField = Annotated[str, Form(max_length=128)]
 # Bounds on what the form accepts at all, above the service's own limits, so that the service
@@ -169,7 +171,12 @@ def create_agent(
 
 @router.get("/agents/{agent_id}", response_class=HTMLResponse, dependencies=[requires(Permission.AGENT_READ)])
 def agent(
-    request: Request, agent_id: uuid.UUID, db: DbSession, user: CurrentUser, templates: Templates
+    request: Request,
+    agent_id: uuid.UUID,
+    db: DbSession,
+    user: CurrentUser,
+    templates: Templates,
+    settings: AppSettings,
 ) -> Response:
     found = access_agent_by_id(db, user.principal, agent_id)
     # Who else works on it is for those who may see the team.
@@ -180,6 +187,8 @@ def agent(
         "members": members,
         "documents": _document_count(db, found),
         "may_write": user.principal.can(Permission.AGENT_WRITE),
+        "widget": agent_widget_pages.widget_panel(db, agent=found, base_url=settings.base_url),
+        "identity_removed": request.query_params.get("identity_removed") == "1",
     }
     return templates.TemplateResponse(request, "agent.html", context)
 
