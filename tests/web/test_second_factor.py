@@ -394,3 +394,65 @@ def test_a_first_factor_is_added_only_soon_after_signing_in(
     assert passkey.json()["error"]["code"] == "sign_in_again"
     with unit_of_work(app_sessions(client)) as session:
         assert session.scalars(select(TotpFactor)).all() == []
+
+
+def _policy_form(client: TestClient, **fields: str) -> dict[str, str]:
+    page = client.get("/settings/security", headers=HTML)
+    return {"csrf_token": csrf_from(page.text), "idle_minutes": "30", "absolute_minutes": "720", **fields}
+
+
+def _consent_mode(client: TestClient) -> str:
+    with unit_of_work(app_sessions(client)) as session:
+        return session.scalars(select(Workspace.consent_mode)).one()
+
+
+def _security_events(client: TestClient) -> list[dict[str, object]]:
+    with unit_of_work(app_sessions(client)) as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "settings.security_changed"))
+        return [dict(event.data) for event in events]
+
+
+def test_the_widgets_consent_mode_is_set_on_the_policy_page_and_audited(
+    client: TestClient, sqlite_engine: Engine
+) -> None:
+    signed_in_owner(client, sqlite_engine)
+    page = client.get("/settings/security", headers=HTML)
+    assert re.search(r'value="accept"\s+checked', page.text)
+    saved = client.post(
+        "/settings/security", data=_policy_form(client, consent_mode="shown"), follow_redirects=False
+    )
+    assert saved.status_code == 303
+    assert _consent_mode(client) == "shown"
+    assert _security_events(client) == [{"consent_mode_from": "accept", "consent_mode_to": "shown"}]
+    assert re.search(r'value="shown"\s+checked', client.get("/settings/security", headers=HTML).text)
+    # A form without the field (a page rendered before it existed) keeps the mode.
+    kept = client.post("/settings/security", data=_policy_form(client), follow_redirects=False)
+    assert kept.status_code == 303
+    assert _consent_mode(client) == "shown"
+    assert len(_security_events(client)) == 1
+
+
+def test_a_consent_mode_change_needs_a_fresh_second_factor(client: TestClient, sqlite_engine: Engine) -> None:
+    signed_in_owner(client, sqlite_engine)
+    form = _policy_form(client, consent_mode="shown")
+    _backdate_second_factor(client, minutes=6)
+    refused = client.post("/settings/security", data=form, headers=JSON)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "step_up_required"
+    assert _consent_mode(client) == "accept"
+    assert _security_events(client) == []
+
+
+def test_an_unknown_consent_mode_is_refused_and_changes_nothing(
+    client: TestClient, sqlite_engine: Engine
+) -> None:
+    signed_in_owner(client, sqlite_engine)
+    response = client.post(
+        "/settings/security", data=_policy_form(client, consent_mode="implied", idle_minutes="15")
+    )
+    assert response.status_code == 422
+    assert "The consent mode is one of: accept, shown." in response.text
+    with unit_of_work(app_sessions(client)) as session:
+        workspace = session.scalars(select(Workspace)).one()
+        assert (workspace.consent_mode, workspace.session_idle_minutes) == ("accept", 30)
+    assert _security_events(client) == []

@@ -1,5 +1,6 @@
-"""A workspace's security policy: whether everyone must use a second factor, and how long
-sessions last. Owners and admins always need a second factor, whatever the policy."""
+"""A workspace's security policy: whether everyone must use a second factor, how long sessions
+last, and what the website widget's consent record proves. Owners and admins always need a
+second factor, whatever the policy."""
 
 from __future__ import annotations
 
@@ -11,12 +12,18 @@ from hushdesk.identity.sessions import ABSOLUTE_MINUTES_RANGE, IDLE_MINUTES_RANG
 from hushdesk.infra.errors import ValidationFailed
 from hushdesk.workspaces.models import Workspace
 
+# "accept": the customer pressed the notice's accept button before their first message;
+# "shown": the notice was displayed before their first message (no button to press).
+CONSENT_MODES = ("accept", "shown")
+_FIELDS = ("mfa_required", "session_idle_minutes", "session_absolute_minutes", "consent_mode")
+
 
 @dataclass(frozen=True, slots=True)
 class SecurityPolicy:
     mfa_required: bool
     session_idle_minutes: int
     session_absolute_minutes: int
+    consent_mode: str
 
     @classmethod
     def of(cls, workspace: Workspace) -> SecurityPolicy:
@@ -24,12 +31,15 @@ class SecurityPolicy:
             mfa_required=bool(workspace.mfa_required),
             session_idle_minutes=workspace.session_idle_minutes,
             session_absolute_minutes=workspace.session_absolute_minutes,
+            consent_mode=workspace.consent_mode,
         )
 
 
-def check_policy(*, mfa_required: bool, idle_minutes: int, absolute_minutes: int) -> SecurityPolicy:
-    """Raises ``ValidationFailed`` for timeouts out of range, or an idle timeout longer than
-    the absolute one."""
+def check_policy(
+    *, mfa_required: bool, idle_minutes: int, absolute_minutes: int, consent_mode: str
+) -> SecurityPolicy:
+    """Raises ``ValidationFailed`` for timeouts out of range, an idle timeout longer than the
+    absolute one, or a consent mode other than those of ``CONSENT_MODES``."""
     low, high = IDLE_MINUTES_RANGE
     if not low <= idle_minutes <= high:
         raise ValidationFailed(f"The idle timeout must be between {low} and {high} minutes.")
@@ -38,7 +48,9 @@ def check_policy(*, mfa_required: bool, idle_minutes: int, absolute_minutes: int
         raise ValidationFailed(f"The absolute timeout must be between {low} and {high} minutes.")
     if idle_minutes > absolute_minutes:
         raise ValidationFailed("The idle timeout cannot be longer than the absolute timeout.")
-    return SecurityPolicy(mfa_required, idle_minutes, absolute_minutes)
+    if consent_mode not in CONSENT_MODES:
+        raise ValidationFailed(f"The consent mode is one of: {', '.join(CONSENT_MODES)}.")
+    return SecurityPolicy(mfa_required, idle_minutes, absolute_minutes, consent_mode)
 
 
 def do_set_policy(
@@ -46,11 +58,12 @@ def do_set_policy(
 ) -> dict[str, tuple[object, object]]:
     """Apply ``policy`` to ``workspace`` and return what changed as {field: (before, after)}.
     Shorter timeouts end live sessions at their next request; a longer absolute timeout applies
-    to sessions started afterwards (a session's expiry is fixed when it starts). The caller
+    to sessions started afterwards (a session's expiry is fixed when it starts); a new consent
+    mode applies to consent given from then on (records keep what they proved). The caller
     records the audit event. Flushes; never commits."""
     before = SecurityPolicy.of(workspace)
     changes: dict[str, tuple[object, object]] = {}
-    for field in ("mfa_required", "session_idle_minutes", "session_absolute_minutes"):
+    for field in _FIELDS:
         old, new = getattr(before, field), getattr(policy, field)
         if old != new:
             changes[field] = (old, new)

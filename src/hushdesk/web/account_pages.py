@@ -80,14 +80,22 @@ def policy_submit(
     idle_minutes: Annotated[int, Form(ge=0, le=10**6)],
     absolute_minutes: Annotated[int, Form(ge=0, le=10**6)],
     mfa_required: Annotated[bool, Form()] = False,
+    consent_mode: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
+    """Save the policy (a fresh second factor first). Each changed field is named in one
+    ``settings.security_changed`` event, with its old and new value; bad input re-renders the
+    form (422), changing nothing. A form without ``consent_mode`` keeps the current mode."""
     check_csrf(request, csrf_token)
+    consent_mode = consent_mode or user.workspace.consent_mode
     try:
         policy = check_policy(
-            mfa_required=mfa_required, idle_minutes=idle_minutes, absolute_minutes=absolute_minutes
+            mfa_required=mfa_required,
+            idle_minutes=idle_minutes,
+            absolute_minutes=absolute_minutes,
+            consent_mode=consent_mode,
         )
     except ValidationFailed as exc:
-        entered = SecurityPolicy(mfa_required, idle_minutes, absolute_minutes)
+        entered = SecurityPolicy(mfa_required, idle_minutes, absolute_minutes, consent_mode)
         return _policy_form(request, templates, user, entered, problem=exc.public_message, status_code=422)
     changes = do_set_policy(db, workspace=user.workspace, policy=policy)
     if changes:

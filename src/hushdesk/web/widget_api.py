@@ -255,7 +255,7 @@ def _frame_state(request: Request, db: Session, visitor: Visitor) -> dict[str, A
 def _consent_mode(db: Session, visitor: Visitor) -> str:
 
     mode = db.scalar(select(Workspace.consent_mode).where(Workspace.id == visitor.agent.workspace_id))
-    return mode or ConsentKind.ACCEPTED.value
+    return mode or "accept"
 
 
 @router.post("/consent", status_code=204, dependencies=[WIDGET])
