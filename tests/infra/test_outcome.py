@@ -52,3 +52,23 @@ def test_a_savepoint_rollback_is_not_the_outcome(engine: Engine) -> None:
         savepoint.rollback()
         assert seen == []
     assert seen == ["committed"]
+
+
+def test_a_released_savepoint_is_not_the_commit(engine: Engine) -> None:
+    """SQLAlchemy signals after_commit when a savepoint is released too: the callback must wait
+    for the outermost commit, or a rollback after it would leave the effect done."""
+    seen, callbacks = _recorder()
+    with pytest.raises(Boom), unit_of_work(make_sessionmaker(engine)) as session:
+        on_outcome(session, **callbacks)
+        with session.begin_nested():
+            session.execute(text("SELECT 1"))
+        assert seen == []
+        raise Boom
+    assert seen == ["rolled back"]
+    seen.clear()
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        on_outcome(session, **callbacks)
+        with session.begin_nested():
+            session.execute(text("SELECT 1"))
+        assert seen == []
+    assert seen == ["committed"]

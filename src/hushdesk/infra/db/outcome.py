@@ -37,7 +37,12 @@ def on_outcome(
         if callback is not None:
             callback()
 
-    def after_commit(_: Session) -> None:
+    def after_commit(committing: Session) -> None:
+        # SQLAlchemy also fires after_commit when a savepoint is released; that savepoint is
+        # still the current transaction while the event runs. Only the outermost commit is
+        # the outcome.
+        if committing.in_nested_transaction():
+            return
         finish(committed)
 
     def after_soft_rollback(_: Session, previous: SessionTransaction, *__: Any) -> None:
