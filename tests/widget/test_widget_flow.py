@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from hushdesk.conversations.models import ConsentRecord, Conversation, Message
+from hushdesk.conversations.models import ConsentRecord, Conversation, Message, WidgetRefusal
 from tests.widget.conftest import WidgetWorld
 
 
@@ -44,3 +44,21 @@ def test_what_the_customer_writes_is_stored_under_the_redaction_policy(widget: W
     with widget.sessions() as session:
         body = session.scalars(select(Message)).one().body
     assert body == stored
+
+
+def test_the_preflight_names_the_agent_and_a_refused_one_is_counted(widget: WidgetWorld) -> None:
+    allowed = widget.client.options(
+        f"/widget/v1/sessions?agent={widget.widget_key}",
+        headers={"origin": "https://shop.example.com", "access-control-request-method": "POST"},
+    )
+    assert allowed.status_code == 204
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example.com"
+    refused = widget.client.options(
+        f"/widget/v1/sessions?agent={widget.widget_key}",
+        headers={"origin": "https://evil.example.net", "access-control-request-method": "POST"},
+    )
+    assert refused.status_code == 403
+    assert "access-control-allow-origin" not in refused.headers
+    with widget.sessions() as session:
+        row = session.scalars(select(WidgetRefusal)).one()
+        assert (row.count, row.last_origin) == (1, "https://evil.example.net")

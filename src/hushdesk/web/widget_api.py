@@ -134,7 +134,11 @@ def _bus(request: Request) -> EventBus:
 @router.options("/sessions", dependencies=[WIDGET])
 def sessions_preflight(request: Request, db: DbSession) -> Response:
     """CORS preflight of ``POST /sessions``: allowed only for an allowed origin of the agent
-    named by ``?agent=`` (browsers send no body with a preflight, so the loader names it)."""
+    named by ``?agent=`` (browsers send no body with a preflight, so the loader names it). A
+    browser on another site stops at a refused preflight, so this is where its attempt is
+    counted (in its own short transaction: a preflight's own one is read-only)."""
+    address = client_address(request)
+    enforce(request, SESSIONS_PER_ADDRESS, address)
     origin = request.headers.get("origin")
     widget_key = request.query_params.get("agent", "")
     agent = agent_by_widget_key(db, widget_key)
@@ -143,6 +147,11 @@ def sessions_preflight(request: Request, db: DbSession) -> Response:
             origin, agent.allowed_domains, allow_http=_settings(request).widget_allows_http_origins
         )
     except OriginRefusedError:
+        if request.app.state.rate_limiter.hit(REFUSALS_COUNTED_PER_ADDRESS, address).allowed:
+            with unit_of_work(request.app.state.sessions) as writer:
+                do_count_refusal(
+                    writer, workspace_id=agent.workspace_id, agent_id=agent.id, origin=origin or "(none)"
+                )
         return Response(status_code=403)
     return Response(
         status_code=204,

@@ -124,7 +124,8 @@ async def events(request: Request, after: int = Query(default=0, ge=0, le=MAX_AF
                     last = max(last, int(message["seq"]))
                     for chunk in _message_events(message):
                         yield chunk
-                resubscribe = False
+                # The conversation may have begun between the two reads: listen to it too.
+                resubscribe = current.conversation_id is not None and len(topics) == 1
                 while current.open and not resubscribe:
                     if await request.is_disconnected() or utcnow() >= current.token_expires_at:
                         return

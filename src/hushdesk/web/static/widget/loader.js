@@ -209,7 +209,9 @@
     if (user !== "") {
       body.user = user;
     }
-    fetch(base + "/widget/v1/sessions", {
+    // The key is in the query too: the browser's CORS preflight carries no body, and the
+    // server needs to know whose allowed domains to check.
+    fetch(base + "/widget/v1/sessions?agent=" + encodeURIComponent(agent), {
       method: "POST",
       mode: "cors",
       credentials: "omit",
