@@ -16,6 +16,7 @@ object exists:
 from __future__ import annotations
 
 import enum
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ from starlette.routing import Mount
 
 from hushdesk.app import create_app
 from hushdesk.audit.models import AuditEvent
+from hushdesk.conversations.models import Contact, Conversation
 from hushdesk.identity.models import WebSession
 from hushdesk.identity.permissions import KEY_SCOPES, Permission
+from hushdesk.identity.principal import Principal
 from hushdesk.infra.db.base import utcnow
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.schema import metadata
@@ -48,6 +51,8 @@ EXPECTED_API_ROUTES = {
     ("GET", "/api/v1/agents"),
     ("GET", "/api/v1/agents/{agent_id}"),
     ("GET", "/api/v1/audit/events"),
+    ("GET", "/api/v1/conversations"),
+    ("GET", "/api/v1/conversations/{conversation_id}"),
 }
 # A page refuses a key: a key alone is refused before the page runs; a key sent beside a
 # signed-in cookie is refused outright (403), so that the key cannot ride on the session.
@@ -199,6 +204,25 @@ def _path_for(route: APIRoute, session: Session, workspace_id: uuid.UUID) -> str
     return route.path_format.format(**values)
 
 
+def _make_conversation(client: TestClient, owner: Principal, agent_id: uuid.UUID) -> None:
+    """A customer's conversation with the agent, so that the conversation routes have one of
+    the key's own workspace to read."""
+    with unit_of_work(app_sessions(client)) as session:
+        contact = Contact(
+            workspace_id=owner.workspace_id,
+            channel="widget",
+            identifier="a-visitor",
+            identifier_index=hashlib.sha256(b"a-visitor").digest(),
+        )
+        session.add(contact)
+        session.flush()
+        session.add(
+            Conversation(
+                workspace_id=owner.workspace_id, agent_id=agent_id, contact_id=contact.id, channel="widget"
+            )
+        )
+
+
 def _call_all(
     client: TestClient,
     routes: list[DeclaredRoute],
@@ -229,7 +253,7 @@ def test_every_key_reaches_exactly_the_routes_its_scopes_allow(
 ) -> None:
     signed_in_owner(client, sqlite_engine)
     owner = principal_of(client)
-    make_agent(client, owner)
+    _make_conversation(client, owner, make_agent(client, owner))
     keys = _keys(client)
     declared, unclassified = classify_routes(client.app)  # type: ignore[arg-type]  # TestClient.app is the ASGI app
     assert unclassified == []
@@ -284,7 +308,12 @@ def test_a_whatsapp_key_reads_no_conversations_and_no_agent_configuration(
         if item.kind is not RouteKind.PUBLIC
         and any(permission.value.startswith(("conversation:", "agent:")) for permission in item.permissions)
     ]
-    assert {("GET", "/api/v1/agents"), ("GET", "/api/v1/agents/{agent_id}")} <= {
+    assert {
+        ("GET", "/api/v1/agents"),
+        ("GET", "/api/v1/agents/{agent_id}"),
+        ("GET", "/api/v1/conversations"),
+        ("GET", "/api/v1/conversations/{conversation_id}"),
+    } <= {
         (method, item.route.path)
         for item in sensitive
         if item.kind is RouteKind.API

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select, text
 from hushdesk.agents.knowledge.models import KnowledgeDocument, KnowledgeImport
 from hushdesk.agents.models import Agent
 from hushdesk.app import create_app
+from hushdesk.conversations.models import Attachment, Contact, Conversation, Message
 from hushdesk.identity.api_keys import do_create_api_key
 from hushdesk.identity.models import Invitation, Membership, Role, WebSession
 from hushdesk.identity.passkeys import PasskeyCredential
@@ -120,6 +121,47 @@ def _workspace_b_ids(client: TestClient) -> dict[str, uuid.UUID]:
             transports=[],
         )
         session.add(passkey)
+        # A customer's conversation with their agent, with an attachment (the file itself is
+        # never reached: the access check comes first).
+        contact = Contact(
+            workspace_id=workspace.id,
+            channel="widget",
+            identifier="their-visitor",
+            identifier_index=hashlib.sha256(b"their-visitor").digest(),
+        )
+        session.add(contact)
+        session.flush()
+        conversation = Conversation(
+            workspace_id=workspace.id,
+            agent_id=agent.id,
+            contact_id=contact.id,
+            channel="widget",
+            status="handed_off",
+            assigned_membership_id=membership.id,
+        )
+        session.add(conversation)
+        session.flush()
+        message = Message(
+            workspace_id=workspace.id,
+            conversation_id=conversation.id,
+            contact_id=contact.id,
+            seq=1,
+            author="customer",
+            body="",
+        )
+        session.add(message)
+        session.flush()
+        attachment = Attachment(
+            workspace_id=workspace.id,
+            conversation_id=conversation.id,
+            message_id=message.id,
+            contact_id=contact.id,
+            file_id="0" * 32,
+            media_type="image/png",
+            byte_size=10,
+            file_name="their.png",
+        )
+        session.add(attachment)
         principal = user_principal(
             workspace_id=workspace.id, user_id=owner_id, membership_id=owner_membership.id, role="owner"
         )
@@ -139,6 +181,8 @@ def _workspace_b_ids(client: TestClient) -> dict[str, uuid.UUID]:
             "passkey_id": passkey.id,
             "document_id": document.id,
             "import_id": knowledge_import.id,
+            "conversation_id": conversation.id,
+            "attachment_id": attachment.id,
         }
     sign_in_directly(client, email="sid@other.example")
     with unit_of_work(app_sessions(client)) as session:
@@ -239,6 +283,12 @@ def test_ids_of_another_workspace_are_not_found_and_change_nothing(
         "POST /agents/{agent_id}/knowledge/files",
         "POST /agents/{agent_id}/knowledge/documents/{document_id}/delete",
         "GET /agents/{agent_id}/knowledge/imports/{import_id}",
+        "GET /conversations/{conversation_id}",
+        "GET /conversations/{conversation_id}/events",
+        "GET /conversations/{conversation_id}/attachments/{attachment_id}",
+        "POST /conversations/{conversation_id}/reply",
+        "POST /conversations/{conversation_id}/take",
+        "GET /api/v1/conversations/{conversation_id}",
     ):
         assert expected in checked
     assert len(checked) >= 10

@@ -115,6 +115,7 @@ def _own_ids(client: TestClient) -> dict[str, str]:
             "factor_id": str(uuid.uuid4()),
             "document_id": str(uuid.uuid4()),
             "import_id": str(uuid.uuid4()),
+            "conversation_id": str(uuid.uuid4()),
         }
 
 

@@ -164,3 +164,37 @@ def test_the_agent_configuration_and_knowledge_routes_declare_their_permissions(
         for method in route.methods or ():
             declared[(method, route.path)] = (check.permission, check.fresh)
     assert declared == AGENT_ROUTES
+
+
+# The inbox and conversation routes: reading (and the live streams) is conversation:read, every
+# action conversation:reply (the access functions narrow managers and support people to the
+# agents assigned to them).
+CONVERSATION_ROUTES = {
+    ("GET", "/inbox"): Permission.CONVERSATION_READ,
+    ("GET", "/inbox/rows"): Permission.CONVERSATION_READ,
+    ("GET", "/inbox/events"): Permission.CONVERSATION_READ,
+    ("GET", "/conversations/{conversation_id}"): Permission.CONVERSATION_READ,
+    ("GET", "/conversations/{conversation_id}/messages"): Permission.CONVERSATION_READ,
+    ("GET", "/conversations/{conversation_id}/events"): Permission.CONVERSATION_READ,
+    ("GET", "/conversations/{conversation_id}/attachments/{attachment_id}"): Permission.CONVERSATION_READ,
+    ("POST", "/conversations/{conversation_id}/reply"): Permission.CONVERSATION_REPLY,
+    ("POST", "/conversations/{conversation_id}/take"): Permission.CONVERSATION_REPLY,
+    ("POST", "/conversations/{conversation_id}/resolve"): Permission.CONVERSATION_REPLY,
+    ("POST", "/conversations/{conversation_id}/hand-back"): Permission.CONVERSATION_REPLY,
+}
+
+
+def test_the_inbox_and_conversation_routes_declare_their_permissions(app: FastAPI) -> None:
+    declared: dict[tuple[str, str], Permission] = {}
+    for route, inherited in flat_routes(app.routes):
+        if not isinstance(route, APIRoute) or not route.path.startswith(("/inbox", "/conversations/")):
+            continue
+        (check,) = [
+            call for call in route_dependency_calls(route, inherited) if isinstance(call, PermissionCheck)
+        ]
+        assert not check.fresh
+        for method in route.methods or ():
+            declared[(method, route.path)] = check.permission
+    assert declared == CONVERSATION_ROUTES
+    assert not role_has("manager", Permission.CONVERSATION_REPLY)
+    assert role_has("support", Permission.CONVERSATION_REPLY)
