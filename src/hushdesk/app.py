@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hushdesk import __version__
+from hushdesk.agents.runtime import AssistantServices
 from hushdesk.api import v1 as api_v1
 from hushdesk.bootstrap import assistant_services, build_keyring, encrypted_sessions
 from hushdesk.crypto.keyring import Keyring
@@ -34,6 +35,7 @@ from hushdesk.web import (
     auth_pages,
     dashboard,
     health,
+    inbox_pages,
     link_pages,
     mfa_pages,
     passkey_pages,
@@ -56,18 +58,23 @@ from hushdesk.web.widget_api import ATTACHMENT_PATHS
 
 
 def create_app(
-    settings: Settings, *, engine: Engine | None = None, keyring: Keyring | None = None
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    keyring: Keyring | None = None,
+    assistant: AssistantServices | None = None,
 ) -> FastAPI:
-    """Build the web application for ``settings``. ``engine`` and ``keyring`` may be passed in
-    by callers that already own them (tests, the CLI); otherwise they are made from the
-    settings (the local master key file is created in the keys folder at first run)."""
+    """Build the web application for ``settings``. ``engine``, ``keyring`` and the assistant's
+    services may be passed in by callers that already own them (tests, the CLI, benchmarks);
+    otherwise they are made from the settings (the local master key file is created in the
+    keys folder at first run)."""
     engine = engine or create_db_engine(settings.resolved_database_url)
     keyring = keyring or build_keyring(settings)
     web_root = files("hushdesk.web")
     templates = Jinja2Templates(directory=str(web_root / "templates"))
     renderer = ErrorRenderer(templates)
     sessions = encrypted_sessions(engine, keyring)
-    assistant = assistant_services(settings)
+    assistant = assistant or assistant_services(settings)
     events = build_event_bus(settings.event_bus_url.get_secret_value())
     jobs = build_job_queue(settings, engine=engine, sessions=sessions, assistant=assistant, events=events)
 
@@ -118,6 +125,7 @@ def create_app(
         team_pages,
         link_pages,
         agent_pages,
+        inbox_pages,
         provider_pages,
         preview_pages,
         api_key_pages,

@@ -350,18 +350,20 @@ async def send_attachment(request: Request) -> JSONResponse:
     type is read from the bytes). The token is checked before the body is read."""
     token = bearer_token(request)
     await run_in_threadpool(_check_token, request, token)
-    form = await request.form(max_files=1, max_fields=2)
-    upload, client_id = form.get("file"), form.get("client_id")
-    if not isinstance(upload, StarletteUpload) or not isinstance(client_id, str):
-        raise ValidationFailed("Send the file as 'file' and its client id as 'client_id'.")
-    try:
-        client_uuid = uuid.UUID(client_id)
-    except ValueError as exc:
-        raise ValidationFailed("The client id is not a UUID.") from exc
-    data = await upload.read(MAX_ATTACHMENT_BYTES + 1)
+    # The form's spooled temporary file is closed when the block ends, whatever happens.
+    async with request.form(max_files=1, max_fields=2) as form:
+        upload, client_id = form.get("file"), form.get("client_id")
+        if not isinstance(upload, StarletteUpload) or not isinstance(client_id, str):
+            raise ValidationFailed("Send the file as 'file' and its client id as 'client_id'.")
+        try:
+            client_uuid = uuid.UUID(client_id)
+        except ValueError as exc:
+            raise ValidationFailed("The client id is not a UUID.") from exc
+        data = await upload.read(MAX_ATTACHMENT_BYTES + 1)
+        file_name = upload.filename or ""
     if len(data) > MAX_ATTACHMENT_BYTES:
         raise AttachmentTooLargeError()
-    return await run_in_threadpool(_store_attachment, request, data, upload.filename or "", str(client_uuid))
+    return await run_in_threadpool(_store_attachment, request, data, file_name, str(client_uuid))
 
 
 def _check_token(request: Request, token: str) -> None:
