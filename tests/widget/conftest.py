@@ -3,6 +3,7 @@ real app (TestClient) with jobs run by the test, and a visitor who talks to it."
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,13 +19,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from hushdesk.agents.config import Actor, do_record_first_version
 from hushdesk.agents.knowledge.ingest import do_store_document, prepare_text
 from hushdesk.agents.models import Agent
+from hushdesk.agents.runtime import LoadedOnce
 from hushdesk.agents.service import do_create_agent
 from hushdesk.app import create_app
 from hushdesk.audit.models import ActorKind
+from hushdesk.bootstrap import assistant_services
 from hushdesk.crypto.files import EncryptedFileStore
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.infra.jobs.models import WorkItem, WorkState
 from hushdesk.infra.jobs.queue import JobQueue, RunResult
+from hushdesk.privacy.pii import Detector, NameLexicon
 from hushdesk.settings import Settings
 from hushdesk.workspaces.models import Region
 from hushdesk.workspaces.service import do_create_workspace
@@ -123,9 +127,19 @@ class Visitor:
         return response
 
 
-def build_world(engine: Engine, tmp_path: Path, **overrides: Any) -> Iterator[WidgetWorld]:
+def build_world(
+    engine: Engine, tmp_path: Path, *, names: NameLexicon | None = None, **overrides: Any
+) -> Iterator[WidgetWorld]:
+    """The world on ``engine``. ``names`` (the session's name lists) spares each app the few
+    seconds of reading them; without it the app reads them on first use, as in production."""
     settings: Settings = make_settings(tmp_path, **overrides)
-    app = create_app(settings, engine=engine)
+    assistant = assistant_services(settings)
+    if names is not None:
+        lexicon = names
+        assistant = dataclasses.replace(
+            assistant, names=lambda: lexicon, detector=LoadedOnce(lambda: Detector(names=lexicon))
+        )
+    app = create_app(settings, engine=engine, assistant=assistant)
     sessions: sessionmaker[Session] = app.state.sessions
     files = EncryptedFileStore(settings.uploads_dir)
     with unit_of_work(sessions) as session:
@@ -154,5 +168,77 @@ def build_world(engine: Engine, tmp_path: Path, **overrides: Any) -> Iterator[Wi
 
 
 @pytest.fixture
-def widget(engine: Engine, tmp_path: Path) -> Iterator[WidgetWorld]:
-    yield from build_world(engine, tmp_path)
+def widget(engine: Engine, tmp_path: Path, name_lexicon: NameLexicon) -> Iterator[WidgetWorld]:
+    yield from build_world(engine, tmp_path, names=name_lexicon)
+
+
+# ---- helpers for the widget API behaviour tests (test_sessions.py, test_messages.py, ...) ----
+
+
+@pytest.fixture
+def sqlite_widget(sqlite_engine: Engine, tmp_path: Path, name_lexicon: NameLexicon) -> Iterator[WidgetWorld]:
+    """The same world on SQLite only, for behaviour of the HTTP layer that no engine changes."""
+    yield from build_world(sqlite_engine, tmp_path, names=name_lexicon)
+
+
+@dataclass
+class KeyedVisitor(Visitor):
+    """A visitor of any agent's widget (``widget_key``), such as the other workspace's."""
+
+    widget_key: str = ""
+
+    def open(self) -> Any:
+        body: dict[str, Any] = {"agent": self.widget_key or self.world.widget_key}
+        if self.user:
+            body["user"] = self.user
+        return self.world.client.post("/widget/v1/sessions", json=body, headers={"origin": self.origin})
+
+
+def update_agent(world: WidgetWorld, **values: Any) -> None:
+    """Set columns of the world's agent directly (what the dashboard would have saved)."""
+    with unit_of_work(world.sessions) as session:
+        agent = world.agent(session)
+        for name, value in values.items():
+            setattr(agent, name, value)
+
+
+def count_rows(world: WidgetWorld, model: type[Any]) -> int:
+    with unit_of_work(world.sessions) as session:
+        return len(session.scalars(select(model.id)).all())
+
+
+@pytest.fixture(scope="module")
+def module_sqlite_widget(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WidgetWorld]:
+    from hushdesk.infra.db.engine import create_db_engine
+    from hushdesk.infra.db.migrate import upgrade_to_head
+
+    root = tmp_path_factory.mktemp("widget-shared")
+    engine = create_db_engine(f"sqlite:///{root / 'var' / 'hushdesk.sqlite3'}")
+    try:
+        upgrade_to_head(engine)
+        yield from build_world(engine, root)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def shared_widget(module_sqlite_widget: WidgetWorld) -> WidgetWorld:
+    """One SQLite world shared by the tests of a module (one app, so its first-request warm-up
+    is paid once), for tests whose writes do not matter to the others: they compare counts
+    before and after. Rate-limit counters are cleared before each test."""
+    module_sqlite_widget.app.state.rate_limiter.clear()
+    return module_sqlite_widget
+
+
+def tiny_png(marker: bytes = b"") -> bytes:
+    """A valid 1x1 PNG; ``marker`` goes in a text chunk, so a scan can look for the file."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    text = chunk(b"tEXt", b"Comment\x00" + marker) if marker else b""
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + text + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")

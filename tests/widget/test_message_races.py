@@ -14,14 +14,15 @@ from sqlalchemy import Engine, select
 from hushdesk.conversations.models import Conversation, Message
 from hushdesk.conversations.service import StoredInbound, do_store_customer_message
 from hushdesk.infra.db.uow import unit_of_work
+from hushdesk.privacy.pii import NameLexicon
 from tests.conftest import empty_all_tables
 from tests.widget.conftest import WidgetWorld, build_world
 
 
 @pytest.fixture
-def pg_widget(postgres_engine: Engine, tmp_path: Path) -> Iterator[WidgetWorld]:
+def pg_widget(postgres_engine: Engine, tmp_path: Path, name_lexicon: NameLexicon) -> Iterator[WidgetWorld]:
     try:
-        yield from build_world(postgres_engine, tmp_path)
+        yield from build_world(postgres_engine, tmp_path, names=name_lexicon)
     finally:
         empty_all_tables(postgres_engine)
 
@@ -51,7 +52,7 @@ def test_the_same_client_id_sent_twice_at_once_is_stored_once(pg_widget: WidgetW
                     client_message_id=client_id,
                 )
                 results.append(stored)
-        except BaseException as exc:  # reported below
+        except BaseException as exc:  # noqa: BLE001  # a thread's failure is reported to the test below
             errors.append(exc)
 
     threads = [threading.Thread(target=send) for _ in range(2)]
