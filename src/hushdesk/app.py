@@ -48,13 +48,14 @@ from hushdesk.web import (
     widget_frame,
     widget_stream,
 )
+from hushdesk.web.db_gate import DatabaseGate
 from hushdesk.web.errors import ErrorRenderer, install_error_handlers
 from hushdesk.web.guards import BodySizeLimitMiddleware, TrustedHostMiddleware
 from hushdesk.web.knowledge_pages import UPLOAD_PATHS
 from hushdesk.web.request_context import RequestContextMiddleware
 from hushdesk.web.security_headers import SecurityHeadersMiddleware
 from hushdesk.web.unexpected import UnexpectedErrorMiddleware
-from hushdesk.web.widget_api import ATTACHMENT_PATHS
+from hushdesk.web.widget_api import ATTACHMENT_BODY_BYTES, ATTACHMENT_PATHS
 
 
 def create_app(
@@ -109,6 +110,7 @@ def create_app(
     app.state.jobs = jobs
     app.state.assistant = assistant
     app.state.events = events
+    app.state.db_gate = DatabaseGate(settings.max_concurrent_db_requests)
     app.state.rate_limiter = RateLimiter.from_url(settings.rate_limit_storage_url.get_secret_value())
     app.state.readiness_checks = {"database": lambda: _ping_database(engine), "jobs": jobs.ping}
 
@@ -154,7 +156,8 @@ def _middleware(settings: Settings, renderer: ErrorRenderer) -> list[Middleware]
             BodySizeLimitMiddleware,
             max_bytes=settings.max_body_bytes,
             upload_max_bytes=settings.max_upload_body_bytes,
-            upload_paths=(*UPLOAD_PATHS, *ATTACHMENT_PATHS),
+            upload_paths=UPLOAD_PATHS,
+            path_limits=tuple((path, ATTACHMENT_BODY_BYTES) for path in ATTACHMENT_PATHS),
             renderer=renderer,
         ),
         Middleware(UnexpectedErrorMiddleware, renderer=renderer),

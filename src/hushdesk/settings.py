@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     # (one process, the embedded default), "redis://host:6379/0" (pub/sub) or the PostgreSQL
     # URL (LISTEN/NOTIFY). Events carry ids only, never what anyone wrote.
     event_bus_url: SecretStr = SecretStr("memory://")
+    # Requests holding a database session at once per process; the rest wait their turn
+    # without holding a thread (hushdesk.web.db_gate).
+    max_concurrent_db_requests: int = Field(default=8, ge=1, le=32)
     # Widget messages one agent accepts per minute from all its visitors together.
     widget_agent_messages_per_minute: int = Field(default=1200, ge=1)
 

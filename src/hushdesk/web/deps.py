@@ -14,6 +14,7 @@ from hushdesk.identity.sessions import SignedIn, access_session, do_touch_sessio
 from hushdesk.infra.db.uow import bind_session, release_session, unit_of_work
 from hushdesk.infra.errors import Unauthenticated
 from hushdesk.settings import Settings
+from hushdesk.web.db_gate import database_gate
 
 SESSION_COOKIE = "hushdesk_session"
 SECURE_SESSION_COOKIE = "__Host-hushdesk_session"
@@ -34,17 +35,19 @@ async def _db_session(request: Request) -> AsyncIterator[Session]:
     sessions: sessionmaker[Session] = (
         request.app.state.read_sessions if read_only else request.app.state.sessions
     )
-    session = sessions()
-    token = bind_session(session)
-    try:
-        yield session
-        await run_in_threadpool(session.commit)
-    except BaseException:
-        await run_in_threadpool(session.rollback)
-        raise
-    finally:
-        release_session(token)
-        await run_in_threadpool(session.close)
+    # Admitted first, so that a burst waits here rather than in the thread pool (see db_gate).
+    async with database_gate(request).held():
+        session = sessions()
+        token = bind_session(session)
+        try:
+            yield session
+            await run_in_threadpool(session.commit)
+        except BaseException:
+            await run_in_threadpool(session.rollback)
+            raise
+        finally:
+            release_session(token)
+            await run_in_threadpool(session.close)
 
 
 def end_request_transaction(db: Session) -> None:

@@ -70,6 +70,7 @@ from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.infra.errors import NotFound, Unauthenticated
 from hushdesk.infra.events import Event, EventBus, SubscriptionClosed
 from hushdesk.web.authz import requires
+from hushdesk.web.db_gate import database_gate
 from hushdesk.web.deps import (
     AppSettings,
     CurrentUser,
@@ -150,7 +151,7 @@ async def inbox_events(request: Request, db: DbSession, user: CurrentUser) -> St
         agent_id = _uuid_or_none(event.data.get("agent_id"))
         if agent_id is None or event.data.get("kind") != "conversation":
             return None
-        if not await run_in_threadpool(_may_reach_agent, sessions, principal, agent_id):
+        if not await database_gate(request).run(_may_reach_agent, sessions, principal, agent_id):
             return None
         return _sse(
             "conversation",
@@ -473,7 +474,7 @@ async def _stream(
             while not await request.is_disconnected():
                 event = await subscription.next(timeout=max(0.0, next_check - loop.time()))
                 if loop.time() >= next_check:
-                    current = await run_in_threadpool(_recheck, sessions, secret, still_allowed)
+                    current = await database_gate(request).run(_recheck, sessions, secret, still_allowed)
                     if current is None:
                         return
                     principal = current

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +32,7 @@ from hushdesk.infra.db.base import utcnow
 from hushdesk.infra.db.uow import unit_of_work
 from hushdesk.infra.events import EventBus
 from hushdesk.web.authz import WIDGET
+from hushdesk.web.db_gate import database_gate
 from hushdesk.web.rate_limits import enforce
 from hushdesk.web.widget_api import CALLS_PER_ADDRESS
 from hushdesk.web.widget_wire import (
@@ -103,7 +103,8 @@ async def events(request: Request, after: int = Query(default=0, ge=0, le=MAX_AF
     enforce(request, CALLS_PER_ADDRESS, client_address(request))
     token = bearer_token(request)
     sessions: sessionmaker[Session] = request.app.state.read_sessions
-    first = await run_in_threadpool(_read, sessions, token, after)
+    gate = database_gate(request)
+    first = await gate.run(_read, sessions, token, after)
     if not first.open or first.widget_session_id is None:
         raise WidgetTokenRefused()
     bus: EventBus = request.app.state.events
@@ -119,7 +120,7 @@ async def events(request: Request, after: int = Query(default=0, ge=0, le=MAX_AF
             async with bus.subscribe(topics) as subscription:
                 # Read again once subscribed: nothing written between the first read and the
                 # subscription is missed.
-                current = await run_in_threadpool(_read, sessions, token, last)
+                current = await gate.run(_read, sessions, token, last)
                 for message in current.messages:
                     last = max(last, int(message["seq"]))
                     for chunk in _message_events(message):
@@ -139,7 +140,7 @@ async def events(request: Request, after: int = Query(default=0, ge=0, le=MAX_AF
                             "status", {"state": event.data.get("state"), "text": event.data.get("notice")}
                         )
                         continue
-                    current = await run_in_threadpool(_read, sessions, token, last)
+                    current = await gate.run(_read, sessions, token, last)
                     for message in current.messages:
                         last = max(last, int(message["seq"]))
                         for chunk in _message_events(message):

@@ -53,6 +53,9 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        # As for PostgreSQL: twice the requests the web tier admits at once (web.db_gate).
+        pool_size=10,
+        max_overflow=10,
         hide_parameters=True,
     )
 
