@@ -55,7 +55,9 @@ class BodySizeLimitMiddleware:
     """Refuses bodies over ``max_bytes`` with 413: at once when Content-Length says so, or as
     soon as a chunked body passes the limit (the body is read ahead, up to the limit, before
     the route sees any of it). Paths matching one of ``upload_paths`` (file uploads) have
-    ``upload_max_bytes`` instead."""
+    ``upload_max_bytes`` instead. ``path_limits`` give routes that authenticate before reading
+    their body (the widget's attachments) a limit of their own, counted as the route reads:
+    nothing is read ahead, and passing the limit raises ``PayloadTooLarge`` into the route."""
 
     def __init__(
         self,
@@ -65,12 +67,20 @@ class BodySizeLimitMiddleware:
         renderer: ErrorRenderer,
         upload_max_bytes: int | None = None,
         upload_paths: tuple[re.Pattern[str], ...] = (),
+        path_limits: tuple[tuple[re.Pattern[str], int], ...] = (),
     ) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
         self.upload_max_bytes = upload_max_bytes or max_bytes
         self.upload_paths = upload_paths
+        self.path_limits = path_limits
         self.renderer = renderer
+
+    def _streamed_limit_for(self, path: str) -> int | None:
+        for pattern, limit in self.path_limits:
+            if pattern.fullmatch(path):
+                return limit
+        return None
 
     def _limit_for(self, path: str) -> int:
         if any(pattern.fullmatch(path) for pattern in self.upload_paths):
@@ -81,10 +91,14 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        max_bytes = self._limit_for(scope["path"])
+        streamed = self._streamed_limit_for(scope["path"])
+        max_bytes = streamed if streamed is not None else self._limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and (declared < 0 or declared > max_bytes):
             await self.renderer.render(scope, PayloadTooLarge())(scope, receive, send)
+            return
+        if streamed is not None:
+            await self.app(scope, _counting(receive, streamed), send)
             return
         messages: list[Message] = []
         received = 0
@@ -108,6 +122,21 @@ class BodySizeLimitMiddleware:
                 return await receive()
 
         await self.app(scope, replay_receive, send)
+
+
+def _counting(receive: Receive, max_bytes: int) -> Receive:
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise PayloadTooLarge()
+        return message
+
+    return counted
 
 
 def _content_length(scope: Scope) -> int | None:

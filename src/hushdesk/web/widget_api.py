@@ -22,7 +22,6 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -69,6 +68,7 @@ from hushdesk.infra.events import EventBus
 from hushdesk.infra.ratelimit import RateRule
 from hushdesk.settings import Settings
 from hushdesk.web.authz import WIDGET
+from hushdesk.web.db_gate import database_gate
 from hushdesk.web.deps import DbSession
 from hushdesk.web.rate_limits import enforce
 from hushdesk.web.widget_wire import (
@@ -90,8 +90,10 @@ CALLS_PER_ADDRESS = RateRule("widget_calls_address", "300/minute")
 MESSAGES_PER_VISITOR = RateRule("widget_messages_visitor", "15/minute")
 MESSAGES_PER_ADDRESS = RateRule("widget_messages_address", "60/minute")
 PREFLIGHT_MAX_AGE = "600"
-# Bodies above the general limit: an attachment is read up to its own limit and refused past it.
+# An attachment's request may be a little larger than the attachment (the multipart framing
+# and the client id); the body-size guard counts it as the route reads and refuses beyond.
 ATTACHMENT_PATHS = (re.compile(r"/widget/v1/attachments"),)
+ATTACHMENT_BODY_BYTES = MAX_ATTACHMENT_BYTES + 64 * 1024
 
 
 class OriginNotAllowed(PermissionDenied):
@@ -347,9 +349,10 @@ def send_message(request: Request, body: MessageRequest, db: DbSession) -> JSONR
 @router.post("/attachments", dependencies=[WIDGET])
 async def send_attachment(request: Request) -> JSONResponse:
     """An image or PDF for the team (multipart ``file`` and ``client_id``; at most 5 MiB; the
-    type is read from the bytes). The token is checked before the body is read."""
+    type is read from the bytes). The token is checked before the body is read; the body-size
+    guard counts it as it is read, up to ``ATTACHMENT_BODY_BYTES``."""
     token = bearer_token(request)
-    await run_in_threadpool(_check_token, request, token)
+    await database_gate(request).run(_check_token, request, token)
     # The form's spooled temporary file is closed when the block ends, whatever happens.
     async with request.form(max_files=1, max_fields=2) as form:
         upload, client_id = form.get("file"), form.get("client_id")
@@ -363,7 +366,7 @@ async def send_attachment(request: Request) -> JSONResponse:
         file_name = upload.filename or ""
     if len(data) > MAX_ATTACHMENT_BYTES:
         raise AttachmentTooLargeError()
-    return await run_in_threadpool(_store_attachment, request, data, file_name, str(client_uuid))
+    return await database_gate(request).run(_store_attachment, request, data, file_name, str(client_uuid))
 
 
 def _check_token(request: Request, token: str) -> None:
