@@ -208,7 +208,9 @@ def count_rows(world: WidgetWorld, model: type[Any]) -> int:
 
 
 @pytest.fixture(scope="module")
-def module_sqlite_widget(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WidgetWorld]:
+def module_sqlite_widget(
+    tmp_path_factory: pytest.TempPathFactory, name_lexicon: NameLexicon
+) -> Iterator[WidgetWorld]:
     from hushdesk.infra.db.engine import create_db_engine
     from hushdesk.infra.db.migrate import upgrade_to_head
 
@@ -216,7 +218,7 @@ def module_sqlite_widget(tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     engine = create_db_engine(f"sqlite:///{root / 'var' / 'hushdesk.sqlite3'}")
     try:
         upgrade_to_head(engine)
-        yield from build_world(engine, root)
+        yield from build_world(engine, root, names=name_lexicon)
     finally:
         engine.dispose()
 
