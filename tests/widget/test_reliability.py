@@ -112,9 +112,11 @@ def _answer_through_the_endpoint(world: WidgetWorld) -> None:
         do_set_provider(session, world.agent(session), choice, workspace_region="eu", actor=OPERATOR)
 
 
-def _watching(bus: EventBus, topics: list[str], action: Callable[[], T]) -> tuple[T, list[Event]]:
+def _watching(world: WidgetWorld, topics: list[str], action: Callable[[], T]) -> tuple[T, list[Event]]:
     """``action()`` run in a thread while subscribed to ``topics``; its result and every event
-    published on them meanwhile, in order."""
+    published on them meanwhile, in order. The subscription lives in the test client's own
+    event loop (its portal), as the app's streams do, never in the test's thread."""
+    bus: EventBus = world.app.state.events
 
     async def run() -> tuple[T, list[Event]]:
         async with bus.subscribe(topics) as subscription:
@@ -124,7 +126,9 @@ def _watching(bus: EventBus, topics: list[str], action: Callable[[], T]) -> tupl
                 seen.append(event)
             return result, seen
 
-    return asyncio.run(run())
+    portal = world.client.portal
+    assert portal is not None
+    return portal.call(run)
 
 
 class Attempts:
@@ -144,9 +148,7 @@ class Attempts:
         """One attempt, the item made due first (its retry back-off skipped)."""
         with unit_of_work(self.world.sessions) as session:
             session.execute(update(WorkItem).where(WorkItem.id == self.item_id).values(available_at=utcnow()))
-        return _watching(
-            self.world.app.state.events, self.topics, lambda: self.world.jobs.run_work_item(self.item_id)
-        )
+        return _watching(self.world, self.topics, lambda: self.world.jobs.run_work_item(self.item_id))
 
     def item(self) -> WorkItem:
         with unit_of_work(self.world.sessions) as session:
