@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -28,6 +29,7 @@ from hushdesk.schema import metadata
 from hushdesk.settings import Settings
 
 POSTGRES_ADMIN_DSN = os.environ.get("HUSHDESK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HUSHDESK_TEST_REDIS", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -56,6 +58,23 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (database 15), skipped with the reason when it is down, except under
+    CI=true, where its tests must run."""
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        reason = f"Redis at {REDIS_URL} is unreachable: {type(exc).__name__}"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: Redis tests must run)")
+        pytest.skip(reason)
+    finally:
+        client.close()
+    return REDIS_URL
 
 
 @pytest.fixture(scope="session")

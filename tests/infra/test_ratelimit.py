@@ -3,7 +3,6 @@ by every process in production). An unreachable storage refuses rather than lets
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -12,29 +11,13 @@ import pytest
 
 from hushdesk.infra.ratelimit import RateLimiter, RateRule
 
-REDIS_URL = os.environ.get("HUSHDESK_TEST_REDIS", "redis://127.0.0.1:6379/15")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _redis_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as connection:
-            connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
 
 @pytest.fixture(params=["memory", "redis"])
 def limiter(request: pytest.FixtureRequest) -> Iterator[RateLimiter]:
     if request.param == "memory":
         yield RateLimiter.in_memory()
         return
-    if not _redis_reachable():
-        if IN_CI:
-            pytest.fail("Redis at 127.0.0.1:6379 is unreachable (CI=true: Redis tests must run)")
-        pytest.skip("Redis at 127.0.0.1:6379 is unreachable")
-    redis_limiter = RateLimiter.from_url(REDIS_URL)
+    redis_limiter = RateLimiter.from_url(request.getfixturevalue("redis_url"))
     yield redis_limiter
     redis_limiter.clear()
 

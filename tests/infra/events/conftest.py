@@ -1,34 +1,15 @@
 """Event buses on every transport: in process, the real Redis at 127.0.0.1:6379 and the real
-PostgreSQL at 127.0.0.1:5432 (each skipped with the reason when down, except under CI=true)."""
+PostgreSQL at 127.0.0.1:5432 (each skipped with the reason when down, except under CI=true;
+``redis_url`` and ``postgres_url`` are the suite's own fixtures, in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from hushdesk.infra.events import EventBus, build_event_bus
 from tests.infra.events.support import BusFactory
-
-REDIS_URL = os.environ.get("HUSHDESK_TEST_REDIS", "redis://127.0.0.1:6379/15")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        reason = f"Redis at {REDIS_URL} is unreachable: {type(exc).__name__}"
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: Redis tests must run)")
-        pytest.skip(reason)
-    finally:
-        client.close()
-    return REDIS_URL
 
 
 @pytest.fixture
