@@ -16,8 +16,8 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
@@ -32,7 +32,7 @@ from hushdesk.infra.events.bus import (
     decode_payload,
     encode_payload,
 )
-from hushdesk.infra.events.reconnecting import ReconnectingSubscription
+from hushdesk.infra.events.reconnecting import ReconnectingSubscription, opened
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +109,8 @@ class PostgresEventBus:
             connection.close()
 
     def subscribe(self, topics: Sequence[str]) -> AbstractAsyncContextManager[Subscription]:
-        return self._open(check_topics(topics))
-
-    @asynccontextmanager
-    async def _open(self, topics: frozenset[str]) -> AsyncIterator[Subscription]:
-        subscription = PostgresSubscription(conninfo=self._conninfo, topics=topics, bus_closed=self._closed)
-        await subscription.open()
-        try:
-            yield subscription
-        finally:
-            await subscription.aclose()
+        checked = check_topics(topics)
+        return opened(PostgresSubscription(conninfo=self._conninfo, topics=checked, bus_closed=self._closed))
 
     def close(self) -> None:
         """Close the publishing connection; open subscriptions end within about a second."""

@@ -15,6 +15,8 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from hushdesk.infra.events.bus import RESYNC, Event, SubscriptionClosed
 
@@ -116,3 +118,13 @@ class ReconnectingSubscription(ABC):
         self._connected = False
         self._retry_at = time.monotonic()
         await self._disconnect()
+
+
+@asynccontextmanager
+async def opened(subscription: ReconnectingSubscription) -> AsyncIterator[ReconnectingSubscription]:
+    """``subscription`` opened for the block and closed after it, however the block ends."""
+    await subscription.open()
+    try:
+        yield subscription
+    finally:
+        await subscription.aclose()
