@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +41,6 @@ from hushdesk.infra.events import EventBus
 from hushdesk.infra.text import has_control_characters
 
 MAX_MESSAGE_CHARS = 2000
-HANDOFF_NOTICE = "A person from our team will reply here as soon as they can."
 HAND_BACK_NOTICE = "You are chatting with our assistant again."
 RESOLVED_NOTICE = "This conversation has been closed. Write again at any time."
 
@@ -404,13 +402,6 @@ def do_person_reply(
     )
 
 
-def handed_off_notice(session: Session, *, bus: EventBus, conversation: Conversation) -> Message:
-    """The line the customer sees when the conversation goes to the team."""
-    return append_message(
-        session, bus=bus, conversation=conversation, author=Author.NOTICE, body=HANDOFF_NOTICE
-    )
-
-
 def _tell_inbox(session: Session, bus: EventBus, conversation: Conversation) -> None:
     publish_after_commit(
         session,
@@ -420,12 +411,3 @@ def _tell_inbox(session: Session, bus: EventBus, conversation: Conversation) -> 
             conversation_id=conversation.id, agent_id=conversation.agent_id, status=conversation.status
         ),
     )
-
-
-def turns_of(messages: Sequence[Message]) -> list[tuple[str, str, str | None]]:
-    """(author, body, outcome) of the customer's and the assistant's messages, for history."""
-    return [
-        (m.author, m.body, m.outcome)
-        for m in messages
-        if m.author in (Author.CUSTOMER.value, Author.ASSISTANT.value) and m.body
-    ]
